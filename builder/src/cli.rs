@@ -1,0 +1,345 @@
+//! Command-line definitions (clap derive). `docs/cli.md` is generated from these.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kernel-builder",
+    version,
+    about = "Build Hugging Face Hub kernels"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate shell completions
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Initialize a new kernel project from template
+    Init(InitArgs),
+    /// Build the kernel locally (alias for build-and-copy)
+    Build(BuildArgs),
+    /// Build the kernel and copy artifacts locally
+    BuildAndCopy(BuildArgs),
+    /// Build the kernel and upload to Hugging Face Hub
+    BuildAndUpload(BuildAndUploadArgs),
+    /// Upload kernel build artifacts to the Hugging Face Hub
+    Upload(UploadArgs),
+    /// Validate the build.toml file
+    CheckConfig(KernelDirArg),
+    /// Check the ABI compatibility of a kernel extension
+    CheckAbi(CheckAbiArgs),
+    /// Validate kernel builds
+    CheckBuilds(CheckBuildsArgs),
+    /// Generate CMake files for a kernel extension build
+    CreatePyproject(CreatePyprojectArgs),
+    /// Spawn a kernel development shell
+    Devshell(ShellArgs),
+    /// List build variants
+    ListVariants(ListVariantsArgs),
+    /// Print the build plan (all variants with versions, sources and flags)
+    Plan(PlanArgs),
+    /// Spawn a kernel test shell
+    Testshell(ShellArgs),
+    /// Update a `build.toml` to the current format
+    UpdateBuild(UpdateBuildArgs),
+    /// Install skills for AI coding assistants (Claude, Codex, OpenCode)
+    Skills {
+        #[command(subcommand)]
+        command: SkillsCommand,
+    },
+    /// Clean generated artifacts
+    CleanPyproject(CleanPyprojectArgs),
+    /// Fill the kernel card template (CARD.md)
+    FillCard(FillCardArgs),
+    /// Write or verify the file digests in each variant's metadata.json
+    Hash(HashArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KernelDirArg {
+    /// Directory of the kernel project (defaults to current directory)
+    pub kernel_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Directory to initialize (defaults to current directory)
+    pub path: Option<PathBuf>,
+    /// The kernel's license
+    #[arg(long, default_value = "Apache-2.0")]
+    pub license: String,
+    /// Name of the kernel repo (e.g. `drbh/my-kernel`)
+    #[arg(long, value_name = "OWNER/REPO")]
+    pub name: Option<String>,
+    /// Backends to enable (`all`, `cpu`, `cuda`, `metal`, `neuron`, `rocm`, `xpu`)
+    #[arg(long, num_args = 1.., value_delimiter = ',')]
+    pub backends: Vec<String>,
+    /// Overwrite existing scaffold files (preserves other files)
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BuildArgs {
+    /// Directory of the kernel project (defaults to current directory)
+    pub kernel_dir: Option<PathBuf>,
+    /// Build a specific variant (repeatable)
+    #[arg(long = "variant")]
+    pub variants: Vec<String>,
+    /// Maximum number of parallel build jobs
+    #[arg(long)]
+    pub max_jobs: Option<usize>,
+    /// Number of CPU cores to use for each build job
+    #[arg(long)]
+    pub cores: Option<usize>,
+    /// Print full build logs on standard error
+    #[arg(short = 'L', long = "print-build-logs")]
+    pub print_build_logs: bool,
+    /// Use the host toolchain instead of Nix (development builds)
+    #[arg(long)]
+    pub local: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct HubArgs {
+    /// Repository ID on the Hugging Face Hub (e.g. `user/my-kernel`)
+    #[arg(long)]
+    pub repo_id: Option<String>,
+    /// Upload to a specific branch (defaults to `v{version}` from metadata)
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// Create the repository as private
+    #[arg(long)]
+    pub private: bool,
+    /// Repository type on the Hugging Face Hub
+    #[arg(long, value_enum, default_value_t = RepoType::Kernel)]
+    pub repo_type: RepoType,
+    /// Open a pull request instead of committing to the branch
+    #[arg(long)]
+    pub create_pr: bool,
+    /// Upload builds with uncommitted (dirty) provenance
+    #[arg(long)]
+    pub allow_dirty: bool,
+    /// Upload development builds or builds with ABI findings
+    #[arg(long)]
+    pub allow_noncompliant: bool,
+    /// Machine-readable summary
+    #[arg(long)]
+    pub json: bool,
+    /// Suppress progress output
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum RepoType {
+    Model,
+    #[default]
+    Kernel,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildAndUploadArgs {
+    #[command(flatten)]
+    pub build: BuildArgs,
+    #[command(flatten)]
+    pub hub: HubArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// Directory of the kernel build (defaults to current directory)
+    pub kernel_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub hub: HubArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckAbiArgs {
+    /// Directory with kernels (a kernel project, its `build/`, or one variant)
+    pub kernel_dir: Option<PathBuf>,
+    /// Manylinux version
+    #[arg(
+        short,
+        long = "manylinux",
+        value_name = "VERSION",
+        default_value = "manylinux_2_28"
+    )]
+    pub manylinux: String,
+    /// macOS version
+    #[arg(long, value_name = "VERSION", default_value = "15.0")]
+    pub macos: String,
+    /// Python ABI version
+    #[arg(
+        short,
+        long = "python-abi",
+        value_name = "VERSION",
+        default_value = "3.9"
+    )]
+    pub python_abi: String,
+    /// Torch stable ABI version
+    #[arg(long, value_name = "VERSION")]
+    pub torch_stable_abi: Option<String>,
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckBuildsArgs {
+    pub kernel_dir: Option<PathBuf>,
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CreatePyprojectArgs {
+    pub kernel_dir: Option<PathBuf>,
+    /// The directory to write the generated files to (directory of `build.toml` when absent)
+    pub target_dir: Option<PathBuf>,
+    /// Force-overwrite existing files
+    #[arg(short, long)]
+    pub force: bool,
+    /// Unique identifier suffixed to the ops name (e.g. a Git SHA)
+    #[arg(long)]
+    pub unique_id: Option<String>,
+    /// Generate for this variant (defaults to the first variant of the host)
+    #[arg(long)]
+    pub variant: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShellArgs {
+    pub kernel_dir: Option<PathBuf>,
+    /// Use a specific variant
+    #[arg(long)]
+    pub variant: Option<String>,
+    /// Maximum number of parallel build jobs
+    #[arg(long)]
+    pub max_jobs: Option<usize>,
+    /// Number of CPU cores to use for each build job
+    #[arg(long)]
+    pub cores: Option<usize>,
+    /// Print full build logs on standard error
+    #[arg(short = 'L', long = "print-build-logs")]
+    pub print_build_logs: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListVariantsArgs {
+    pub kernel_dir: Option<PathBuf>,
+    /// Only list variants for the current system
+    #[arg(long, conflicts_with_all = ["system", "all_systems"])]
+    pub arch: bool,
+    /// Only list variants for this system (e.g. `aarch64-linux`)
+    #[arg(long, conflicts_with = "all_systems")]
+    pub system: Option<String>,
+    /// List variants for all systems (the default)
+    #[arg(long)]
+    pub all_systems: bool,
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    pub kernel_dir: Option<PathBuf>,
+    /// Only plan for this system (default: all systems)
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Print the plan as JSON (the format the Nix layer and CMake consume)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateBuildArgs {
+    pub kernel_dir: Option<PathBuf>,
+    /// Show the rewritten file instead of writing it
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SkillsCommand {
+    /// Install a kernels skill for an AI assistant
+    Add(SkillsAddArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Skill {
+    CudaKernels,
+    RocmKernels,
+    XpuKernels,
+    CpuKernels,
+}
+
+#[derive(Debug, Args)]
+pub struct SkillsAddArgs {
+    /// Skill to install
+    #[arg(long, value_enum, default_value_t = Skill::CudaKernels)]
+    pub skill: Skill,
+    /// Install for Claude
+    #[arg(long)]
+    pub claude: bool,
+    /// Install for Codex
+    #[arg(long)]
+    pub codex: bool,
+    /// Install for OpenCode
+    #[arg(long)]
+    pub opencode: bool,
+    /// Install globally (user-level) instead of in the current project directory
+    #[arg(short, long)]
+    pub global: bool,
+    /// Install into a custom destination (path to skills directory)
+    #[arg(long)]
+    pub dest: Option<PathBuf>,
+    /// Overwrite existing skills in the destination
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanPyprojectArgs {
+    pub kernel_dir: Option<PathBuf>,
+    /// The directory to clean from (directory of `build.toml` when absent)
+    pub target_dir: Option<PathBuf>,
+    /// Show what would be deleted without actually deleting
+    #[arg(short, long)]
+    pub dry_run: bool,
+    /// Force deletion without confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Unique identifier that was suffixed to the ops name
+    #[arg(long)]
+    pub ops_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FillCardArgs {
+    pub kernel_dir: Option<PathBuf>,
+    /// Where to write the filled card (default: `build/CARD.md`)
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HashArgs {
+    /// A kernel project, its `build/` directory, or one variant
+    pub kernel_dir: Option<PathBuf>,
+    /// Verify the recorded digests instead of writing them
+    #[arg(long)]
+    pub check: bool,
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,263 @@
+//! Subcommand dispatch.
+
+use std::io::Write;
+use std::path::Path;
+
+use clap::CommandFactory;
+
+use crate::cli::*;
+use crate::config::{self, ConfigErrors, Loaded};
+use crate::matrix::{host_system, Matrix};
+use crate::plan::{self, Plan, Systems};
+
+/// A failed command: exit code and message for standard error.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ConfigErrors> for Failure {
+    fn from(e: ConfigErrors) -> Self {
+        Failure::new(1, e.to_string())
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::new(1, format!("error: {e:#}"))
+    }
+}
+
+pub type CmdResult = Result<u8, Failure>;
+
+fn not_yet(command: &str, issue: &str) -> CmdResult {
+    Err(Failure::new(
+        2,
+        format!(
+            "error: `kernel-builder {command}` is not yet implemented (tracked in issue {issue})"
+        ),
+    ))
+}
+
+pub fn run(cli: Cli) -> CmdResult {
+    match cli.command {
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "kernel-builder", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::CheckConfig(a) => check_config(a.kernel_dir.as_deref()),
+        Command::ListVariants(a) => list_variants(a),
+        Command::Plan(a) => plan_cmd(a),
+        Command::UpdateBuild(a) => update_build(a),
+        Command::Init(_) => not_yet("init", "[6]"),
+        Command::Build(_) | Command::BuildAndCopy(_) => not_yet("build", "[2]"),
+        Command::BuildAndUpload(_) => not_yet("build-and-upload", "[7]"),
+        Command::Upload(_) => not_yet("upload", "[7]"),
+        Command::CheckAbi(_) => not_yet("check-abi", "[3]"),
+        Command::CheckBuilds(_) => not_yet("check-builds", "[3]"),
+        Command::CreatePyproject(_) => not_yet("create-pyproject", "[2]"),
+        Command::CleanPyproject(_) => not_yet("clean-pyproject", "[2]"),
+        Command::Devshell(_) => not_yet("devshell", "[4]"),
+        Command::Testshell(_) => not_yet("testshell", "[4]"),
+        Command::Skills { .. } => not_yet("skills add", "[6]"),
+        Command::FillCard(_) => not_yet("fill-card", "[6]"),
+        Command::Hash(_) => not_yet("hash", "[3]"),
+    }
+}
+
+/// Load `build.toml`, printing warnings to standard error.
+pub fn load_config(dir: Option<&Path>) -> Result<Loaded, Failure> {
+    let loaded = config::load(dir)?;
+    for w in &loaded.warnings {
+        eprintln!("{w}");
+    }
+    Ok(loaded)
+}
+
+pub fn compute_plan(loaded: &Loaded, systems: &Systems) -> Result<Plan, Failure> {
+    Ok(plan::plan(
+        &loaded.config,
+        Matrix::get(),
+        systems,
+        &loaded.path,
+        loaded.source.as_bytes(),
+    )?)
+}
+
+fn check_config(dir: Option<&Path>) -> CmdResult {
+    let loaded = load_config(dir)?;
+    let plan = compute_plan(&loaded, &Systems::All)?;
+    let c = &loaded.config;
+    println!(
+        "{}: `{}` v{} ({}, backends: {}) is valid; {} variants",
+        loaded.path.display(),
+        c.general.name,
+        c.general.version,
+        c.framework.name(),
+        c.general
+            .backends
+            .iter()
+            .map(|b| b.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        plan.variants.len()
+    );
+    Ok(0)
+}
+
+fn systems_from(arch: bool, system: Option<String>) -> Systems {
+    match (arch, system) {
+        (true, _) => Systems::One(host_system()),
+        (false, Some(s)) => Systems::One(s),
+        (false, None) => Systems::All,
+    }
+}
+
+fn list_variants(a: ListVariantsArgs) -> CmdResult {
+    let loaded = load_config(a.kernel_dir.as_deref())?;
+    let systems = systems_from(a.arch, a.system);
+    let plan = match (&systems, compute_plan(&loaded, &systems)) {
+        // A host the matrix does not cover simply has no variants.
+        (Systems::One(s), Err(_)) if a.arch && !Matrix::get().systems.contains(s) => {
+            eprintln!("note: this system ({s}) has no build variants");
+            return Ok(0);
+        }
+        (_, r) => r?,
+    };
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        let rows: Vec<serde_json::Value> = plan
+            .variants
+            .iter()
+            .map(|v| {
+                serde_json::json!({
+                    "name": v.name,
+                    "system": v.system,
+                    "framework": v.framework,
+                    "backend": v.backend,
+                    "torch": v.torch.as_ref().map(|t| t.version.to_string()),
+                    "toolkit": v.toolkit.as_ref().map(|t| t.to_string()),
+                    "required": v.required,
+                })
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&rows).expect("serializes")
+        );
+    } else {
+        for v in &plan.variants {
+            let _ = writeln!(out, "{}", v.name);
+        }
+    }
+    Ok(0)
+}
+
+fn plan_cmd(a: PlanArgs) -> CmdResult {
+    let loaded = load_config(a.kernel_dir.as_deref())?;
+    let systems = systems_from(false, a.system);
+    let plan = compute_plan(&loaded, &systems)?;
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        let _ = out.write_all(plan.to_json().as_bytes());
+    } else {
+        for v in &plan.variants {
+            let _ = writeln!(out, "{}", v.name);
+            for k in &v.kernels {
+                let mut extra = String::new();
+                if !k.cuda_capabilities.is_empty() {
+                    extra = format!(
+                        " capabilities: {}",
+                        k.cuda_capabilities
+                            .iter()
+                            .map(|c| c.to_string())
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    );
+                }
+                if !k.rocm_archs.is_empty() {
+                    extra = format!(" archs: {}", k.rocm_archs.join(" "));
+                }
+                let _ = writeln!(
+                    out,
+                    "  {} ({}, {} sources){extra}",
+                    k.name,
+                    k.backend,
+                    k.src.len()
+                );
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn update_build(a: UpdateBuildArgs) -> CmdResult {
+    let path = config::build_toml_path(a.kernel_dir.as_deref());
+    let src = std::fs::read_to_string(&path)
+        .map_err(|e| Failure::new(1, format!("error: {}: cannot read: {e}", path.display())))?;
+    let root = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match config::migrate::migrate(&src, &path, root)? {
+        config::migrate::Outcome::Current => {
+            eprintln!(
+                "{} is already edition {}; nothing to do",
+                path.display(),
+                config::CURRENT_EDITION
+            );
+        }
+        config::migrate::Outcome::Updated { text, changes } => {
+            if a.dry_run {
+                print!("{text}");
+            } else {
+                write_atomic(&path, text.as_bytes()).map_err(|e| {
+                    Failure::new(1, format!("error: {}: cannot write: {e}", path.display()))
+                })?;
+            }
+            for c in changes {
+                eprintln!("  {c}");
+            }
+            eprintln!(
+                "{} {} as edition {}",
+                if a.dry_run {
+                    "would rewrite"
+                } else {
+                    "rewrote"
+                },
+                path.display(),
+                config::CURRENT_EDITION
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// Write a file via a temporary file in the same directory and a rename, so
+/// readers never see a partial file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let _ = std::fs::set_permissions(tmp.path(), meta.permissions());
+    }
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

@@ -1,0 +1,10 @@
+//! `build.toml`: model, parsing (editions 3-5), validation and migration.
+
+pub mod diag;
+pub mod migrate;
+pub mod model;
+pub mod parse;
+
+pub use diag::{ConfigErrors, Diagnostic, Severity};
+pub use model::*;
+pub use parse::{build_toml_path, load, parse_str, Loaded};

@@ -1,0 +1,8 @@
+//! kernel-builder: turn a kernel project (`build.toml` + sources) into
+//! Hub-compliant builds, check them, and publish them.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod matrix;
+pub mod plan;
