@@ -45,7 +45,7 @@ pub fn migrate(src: &str, file: &Path, root: &Path) -> Result<Outcome, ConfigErr
     insert_after(general, "edition", value(CURRENT_EDITION), "name");
     changes.push("added `edition = 5` to [general]".into());
     if general.get("version").is_none() {
-        insert_after(general, "version", value(1), "name");
+        insert_after(general, "version", value(1), "edition");
         changes.push("added `version = 1` (edition 3 default)".into());
     }
 

@@ -286,14 +286,18 @@ pub fn check_rocm_arch(s: &str) -> Result<(), String> {
 }
 
 /// Kernel names: `^[a-z][-a-z0-9]*[a-z0-9]$`.
-pub fn check_kernel_name(s: &str) -> Result<(), String> {
+pub fn is_valid_kernel_name(s: &str) -> bool {
     let b = s.as_bytes();
-    let ok = b.len() >= 2
+    b.len() >= 2
         && b[0].is_ascii_lowercase()
         && b.iter()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[b.len() - 1] != b'-';
-    if ok {
+        && b[b.len() - 1] != b'-'
+}
+
+/// Check a kernel name, suggesting a valid one when possible.
+pub fn check_kernel_name(s: &str) -> Result<(), String> {
+    if is_valid_kernel_name(s) {
         Ok(())
     } else {
         let suggestion: String = s
@@ -307,7 +311,7 @@ pub fn check_kernel_name(s: &str) -> Result<(), String> {
             "`{}` is not a valid kernel name: use lowercase letters, digits and `-`, starting with a letter and not ending with `-`",
             s.escape_debug()
         );
-        if check_kernel_name(&suggestion).is_ok() && suggestion != s {
+        if is_valid_kernel_name(&suggestion) && suggestion != s {
             msg.push_str(&format!(" (for example `{suggestion}`)"));
         }
         Err(msg)
@@ -341,9 +345,9 @@ pub fn check_path_chars(s: &str) -> Result<(), String> {
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | '+' | '@')))
     {
         return Err(format!(
-            "path `{}` contains `{}`; only letters, digits and `_ - . / + @` are allowed in source paths (rename the file)",
+            "path `{}` contains {:?}; only letters, digits and `_ - . / + @` are allowed in source paths (rename the file)",
             s.escape_debug(),
-            c.escape_debug()
+            c
         ));
     }
     Ok(())

@@ -225,15 +225,28 @@ impl<'a> Walker<'a> {
     }
 
     fn unknown_keys(&mut self, t: &dyn TableLike, path: &str, allowed: &[&str], context: &str) {
+        self.unknown_keys_shown(t, path, allowed, allowed, context)
+    }
+
+    /// Like `unknown_keys`, accepting `accept` but suggesting only `shown`.
+    fn unknown_keys_shown(
+        &mut self,
+        t: &dyn TableLike,
+        path: &str,
+        accept: &[&str],
+        shown: &[&str],
+        context: &str,
+    ) {
+        let allowed = shown;
         let keys: Vec<(String, Option<Range<usize>>)> = t
             .iter()
             .map(|(k, _)| (k.to_string(), self.key_span(t, k)))
             .collect();
         for (k, span) in keys {
-            if allowed.contains(&k.as_str()) {
+            if accept.contains(&k.as_str()) {
                 continue;
             }
-            let help = match did_you_mean(&k, allowed) {
+            let help = match did_you_mean(&k, accept) {
                 Some(s) => format!(
                     "did you mean `{s}`? Known keys{context}: {}",
                     allowed.join(", ")
@@ -1333,7 +1346,13 @@ impl<'a> Walker<'a> {
             .chain(other_backend_keys.iter())
             .copied()
             .collect();
-        self.unknown_keys(t, &p, &filtered, &format!(" in a {backend} kernel"));
+        self.unknown_keys_shown(
+            t,
+            &p,
+            &filtered,
+            &allowed,
+            &format!(" in a {backend} kernel"),
+        );
 
         if t.get("src").is_none() {
             self.r.error(

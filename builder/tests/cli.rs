@@ -1,0 +1,133 @@
+//! The CLI surface: every subcommand exists, exit codes, JSON output.
+
+use std::path::Path;
+use std::process::Command;
+
+fn kb() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kernel-builder"))
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+#[test]
+fn every_reference_subcommand_has_help() {
+    for sub in [
+        "completions",
+        "init",
+        "build",
+        "build-and-copy",
+        "build-and-upload",
+        "upload",
+        "check-config",
+        "check-abi",
+        "check-builds",
+        "create-pyproject",
+        "devshell",
+        "list-variants",
+        "testshell",
+        "update-build",
+        "skills",
+        "clean-pyproject",
+        "fill-card",
+        "hash",
+        "plan",
+    ] {
+        let out = kb().args([sub, "--help"]).output().unwrap();
+        assert!(out.status.success(), "{sub} --help failed");
+    }
+    let out = kb().args(["skills", "add", "--help"]).output().unwrap();
+    assert!(out.status.success());
+}
+
+#[test]
+fn completions_are_generated() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = kb().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("list-variants"),
+            "{shell}"
+        );
+    }
+}
+
+#[test]
+fn check_config_ok_and_error_exit_codes() {
+    let out = kb()
+        .arg("check-config")
+        .arg(fixture("all-backends"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("is valid; 26 variants"));
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("build.toml"), "[general]\nname = \"x\"\n").unwrap();
+    let out = kb().arg("check-config").arg(d.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("build.toml") && err.contains("general.name") && err.contains("help:"),
+        "{err}"
+    );
+    let out = kb()
+        .arg("check-config")
+        .arg(d.path().join("missing"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no build.toml here"));
+}
+
+#[test]
+fn list_variants_filters_and_json() {
+    let out = kb()
+        .args(["list-variants", "--system", "aarch64-linux"])
+        .arg(fixture("bounds"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text, "torch215-cxx11-cpu-aarch64-linux\ntorch215-cxx11-cu130-aarch64-linux\ntorch215-cxx11-cu132-aarch64-linux\n");
+    let out = kb()
+        .args(["list-variants", "--json"])
+        .arg(fixture("bounds"))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 7);
+    assert_eq!(v[0]["name"], "torch215-cpu-aarch64-darwin");
+    assert_eq!(v[0]["system"], "aarch64-darwin");
+    let out = kb()
+        .args(["list-variants", "--system", "mips-linux"])
+        .arg(fixture("bounds"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn plan_json_is_stable() {
+    let a = kb()
+        .args(["plan", "--json"])
+        .arg(fixture("all-backends"))
+        .output()
+        .unwrap();
+    let b = kb()
+        .args(["plan", "--json"])
+        .arg(fixture("all-backends"))
+        .output()
+        .unwrap();
+    assert!(a.status.success());
+    assert_eq!(a.stdout, b.stdout);
+    let v: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    assert_eq!(v["schema"], 1);
+    assert_eq!(v["build-toml-sha256"].as_str().unwrap().len(), 64);
+}
