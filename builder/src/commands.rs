@@ -60,14 +60,15 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::ListVariants(a) => list_variants(a),
         Command::Plan(a) => plan_cmd(a),
         Command::UpdateBuild(a) => update_build(a),
+        Command::Pkgmeta { command } => crate::pkgmeta::run(command),
         Command::Init(_) => not_yet("init", "[6]"),
-        Command::Build(_) | Command::BuildAndCopy(_) => not_yet("build", "[2]"),
+        Command::Build(a) | Command::BuildAndCopy(a) => crate::backends::local::build(&a),
         Command::BuildAndUpload(_) => not_yet("build-and-upload", "[7]"),
         Command::Upload(_) => not_yet("upload", "[7]"),
         Command::CheckAbi(_) => not_yet("check-abi", "[3]"),
         Command::CheckBuilds(_) => not_yet("check-builds", "[3]"),
-        Command::CreatePyproject(_) => not_yet("create-pyproject", "[2]"),
-        Command::CleanPyproject(_) => not_yet("clean-pyproject", "[2]"),
+        Command::CreatePyproject(a) => create_pyproject(a),
+        Command::CleanPyproject(a) => clean_pyproject(a),
         Command::Devshell(_) => not_yet("devshell", "[4]"),
         Command::Testshell(_) => not_yet("testshell", "[4]"),
         Command::Skills { .. } => not_yet("skills add", "[6]"),
@@ -260,4 +261,137 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+fn kernel_root(loaded: &Loaded) -> std::path::PathBuf {
+    loaded
+        .path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf()
+}
+
+/// The variant `create-pyproject` generates for: `--variant`, else the first
+/// variant of this host (CUDA first when nvcc is on PATH, else CPU).
+fn default_variant<'p>(
+    plan: &'p Plan,
+    wanted: Option<&str>,
+) -> Result<&'p crate::plan::Variant, Failure> {
+    if let Some(w) = wanted {
+        return plan.variant(w).ok_or_else(|| Failure::new(1, format!("error: `{w}` is not a variant of this kernel; `kernel-builder list-variants` shows them")));
+    }
+    let host = host_system();
+    let on_host: Vec<&crate::plan::Variant> = plan
+        .variants
+        .iter()
+        .filter(|v| v.system.as_deref().is_none_or(|s| s == host))
+        .collect();
+    let prefer = if which::which("nvcc").is_ok() {
+        crate::config::Backend::Cuda
+    } else {
+        crate::config::Backend::Cpu
+    };
+    on_host
+        .iter()
+        .rev()
+        .find(|v| v.backend == prefer)
+        .or(on_host.last())
+        .copied()
+        .ok_or_else(|| {
+            Failure::new(
+                1,
+                format!("error: this kernel has no variants for {host}; pass --variant"),
+            )
+        })
+}
+
+fn create_pyproject(a: CreatePyprojectArgs) -> CmdResult {
+    let loaded = load_config(a.kernel_dir.as_deref())?;
+    let plan = compute_plan(&loaded, &Systems::All)?;
+    let variant = default_variant(&plan, a.variant.as_deref())?;
+    let root = kernel_root(&loaded);
+    let target = a.target_dir.clone().unwrap_or_else(|| root.clone());
+    let unique = match &a.unique_id {
+        Some(id) => {
+            crate::ops_id::check_unique_id(id)
+                .map_err(|e| Failure::new(1, format!("error: --unique-id: {e}")))?;
+            id.clone()
+        }
+        None => match crate::ops_id::git_state(&root) {
+            Some(g) => g.unique_id(),
+            None => crate::ops_id::random_id(),
+        },
+    };
+    let ops = crate::ops_id::ops_name(&plan.kernel.python_name, variant.backend.as_str(), &unique);
+    let same = target.canonicalize().ok() == root.canonicalize().ok();
+    let abs_root = root
+        .canonicalize()
+        .map_err(|e| Failure::new(1, format!("error: {}: {e}", root.display())))?;
+    let generated = crate::pyproject::generate(
+        &plan,
+        variant,
+        if same { None } else { Some(&abs_root) },
+        &ops,
+    )?;
+    let written = crate::pyproject::write(&generated, &target, a.force)?;
+    eprintln!(
+        "generated the project for {} (ops name {ops}) in {}: {} file(s) written, {} unchanged",
+        variant.name,
+        target.display(),
+        written.len(),
+        generated.files.len() - written.len()
+    );
+    Ok(0)
+}
+
+fn clean_pyproject(a: CleanPyprojectArgs) -> CmdResult {
+    let loaded = load_config(a.kernel_dir.as_deref())?;
+    let plan = compute_plan(&loaded, &Systems::All)?;
+    let root = kernel_root(&loaded);
+    let target = a.target_dir.clone().unwrap_or(root);
+    let files = crate::pyproject::clean_candidates(
+        &target,
+        &plan.kernel.python_package,
+        a.ops_id.as_deref(),
+    );
+    if files.is_empty() {
+        eprintln!("nothing to clean in {}", target.display());
+        return Ok(0);
+    }
+    for f in &files {
+        println!(
+            "{}{}",
+            if a.dry_run {
+                "would remove "
+            } else {
+                "removing "
+            },
+            f.display()
+        );
+    }
+    if a.dry_run {
+        return Ok(0);
+    }
+    if !a.force {
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() {
+            return Err(Failure::new(1, "error: refusing to delete without confirmation; pass --force (or --dry-run to list)"));
+        }
+        eprint!("delete {} path(s)? [y/N] ", files.len());
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Err(Failure::new(1, "aborted"));
+        }
+    }
+    for f in &files {
+        let r = if f.is_dir() {
+            std::fs::remove_dir_all(f)
+        } else {
+            std::fs::remove_file(f)
+        };
+        r.map_err(|e| Failure::new(1, format!("error: removing {}: {e}", f.display())))?;
+    }
+    Ok(0)
 }

@@ -1,0 +1,778 @@
+//! The local backend: builds variants with the host compiler and a toolchain
+//! provisioned from PyPI. These are development builds: they are recorded as
+//! such in `metadata.json` and never passed off as Hub-compliant.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use super::toolchain::{self, CudaToolkit, TorchEnv};
+use crate::cli::BuildArgs;
+use crate::commands::{compute_plan, load_config, CmdResult, Failure};
+use crate::config::Backend;
+use crate::matrix::host_system;
+use crate::ops_id::{self, GitState};
+use crate::plan::{Plan, Systems, Variant};
+use crate::pyproject;
+
+/// Work files live next to the sources (like Cargo's `target/`), never in `build/`.
+pub const WORK_DIR: &str = ".kernel-builder";
+
+#[derive(Debug, Clone)]
+pub enum Status {
+    Built {
+        compiled: bool,
+        abi_findings: Vec<String>,
+    },
+    UpToDate,
+    Failed(String),
+    Skipped(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct VariantResult {
+    pub name: String,
+    pub status: Status,
+    pub elapsed: Duration,
+    pub log: Option<PathBuf>,
+}
+
+/// Why the host cannot build `v`, if it cannot.
+pub fn unsupported_reason(v: &Variant, host: &str) -> Option<String> {
+    if v.framework == "tvm-ffi" {
+        return Some("tvm-ffi variants are built by the Nix backend".into());
+    }
+    if let Some(s) = &v.system {
+        if s != host {
+            return Some(format!("built on {s}, this host is {host}"));
+        }
+    }
+    if v.framework == "torch-noarch" {
+        return None;
+    }
+    match v.backend {
+        Backend::Cpu => {
+            if which::which("c++").or_else(|_| which::which("g++")).is_err() {
+                return Some("no C++ compiler (c++/g++) on PATH".into());
+            }
+            None
+        }
+        Backend::Cuda if host.ends_with("-linux") => {
+            if which::which("c++").or_else(|_| which::which("g++")).is_err() {
+                return Some("nvcc needs a host C++ compiler (g++) on PATH".into());
+            }
+            None
+        }
+        Backend::Rocm => Some("ROCm builds of torch are not on PyPI; use the Nix backend".into()),
+        Backend::Xpu => Some("XPU builds of torch are not on PyPI and no SYCL compiler is provisioned; use the Nix backend".into()),
+        Backend::Metal => Some("Metal variants build on macOS only".into()),
+        b => Some(format!("{b} kernels have no compiled variants")),
+    }
+}
+
+struct Ctx<'a> {
+    plan: &'a Plan,
+    root: PathBuf,
+    unique: String,
+    git: Option<GitState>,
+    args: &'a BuildArgs,
+}
+
+pub fn build(args: &BuildArgs) -> CmdResult {
+    let loaded = load_config(args.kernel_dir.as_deref())?;
+    let host = host_system();
+    let plan = compute_plan(&loaded, &Systems::All)?;
+    let root = loaded
+        .path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .canonicalize()
+        .map_err(|e| Failure::new(1, format!("error: kernel directory: {e}")))?;
+
+    let mut selected: Vec<&Variant> = Vec::new();
+    if args.variants.is_empty() {
+        selected.extend(
+            plan.variants
+                .iter()
+                .filter(|v| v.system.as_deref().is_none_or(|s| s == host)),
+        );
+    } else {
+        for name in &args.variants {
+            match plan.variant(name) {
+                Some(v) => selected.push(v),
+                None => {
+                    let names: Vec<&str> = plan.variants.iter().map(|v| v.name.as_str()).collect();
+                    let hint = crate::config::diag::did_you_mean(name, &names)
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default();
+                    return Err(Failure::new(1, format!("error: `{name}` is not a variant of this kernel{hint}; `kernel-builder list-variants` shows them")));
+                }
+            }
+        }
+    }
+
+    let git = ops_id::git_state(&root);
+    let unique = match &git {
+        Some(g) => g.unique_id(),
+        None => {
+            persistent_random_id(&root).map_err(|e| Failure::new(1, format!("error: {e:#}")))?
+        }
+    };
+    let ctx = Ctx {
+        plan: &plan,
+        root: root.clone(),
+        unique,
+        git,
+        args,
+    };
+
+    let mp = MultiProgress::new();
+    if args.print_build_logs {
+        mp.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let style = ProgressStyle::with_template("{spinner} {prefix:.bold} {wide_msg} {elapsed:>4}")
+        .expect("valid template");
+    let jobs = args.max_jobs.unwrap_or(1).max(1);
+    let mut results: Vec<VariantResult> = Vec::new();
+    let (todo, skipped): (Vec<&Variant>, Vec<&Variant>) = selected
+        .into_iter()
+        .partition(|v| unsupported_reason(v, &host).is_none());
+    for v in &skipped {
+        results.push(VariantResult {
+            name: v.name.clone(),
+            status: Status::Skipped(unsupported_reason(v, &host).unwrap_or_default()),
+            elapsed: Duration::ZERO,
+            log: None,
+        });
+    }
+    let queue = std::sync::Mutex::new(todo.into_iter());
+    let done = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| loop {
+                let next = queue.lock().expect("queue lock").next();
+                let Some(v) = next else { break };
+                let pb = mp.add(ProgressBar::new_spinner());
+                pb.set_style(style.clone());
+                pb.set_prefix(v.name.clone());
+                pb.enable_steady_tick(Duration::from_millis(120));
+                let start = Instant::now();
+                let log = ctx.root.join(WORK_DIR).join(&v.name).join("build.log");
+                let status = match build_variant(&ctx, v, &pb, &log) {
+                    Ok(s) => s,
+                    Err(e) => Status::Failed(format!("{e:#}")),
+                };
+                let elapsed = start.elapsed();
+                pb.finish_with_message(match &status {
+                    Status::Built { .. } => "built".to_string(),
+                    Status::UpToDate => "up to date".to_string(),
+                    Status::Failed(_) => "FAILED".to_string(),
+                    Status::Skipped(r) => format!("skipped: {r}"),
+                });
+                done.lock().expect("results lock").push(VariantResult {
+                    name: v.name.clone(),
+                    status,
+                    elapsed,
+                    log: Some(log),
+                });
+            });
+        }
+    });
+    results.extend(done.into_inner().expect("results lock"));
+    results.sort_by(|a, b| a.name.cmp(&b.name));
+    print_summary(&results);
+    let failed = results
+        .iter()
+        .filter(|r| matches!(r.status, Status::Failed(_)))
+        .count();
+    let requested_skips = !args.variants.is_empty()
+        && results
+            .iter()
+            .any(|r| matches!(r.status, Status::Skipped(_)));
+    if failed > 0 || requested_skips {
+        return Err(Failure::new(
+            1,
+            format!(
+                "error: {failed} variant(s) failed{}",
+                if requested_skips {
+                    ", requested variants were skipped"
+                } else {
+                    ""
+                }
+            ),
+        ));
+    }
+    if results
+        .iter()
+        .all(|r| matches!(r.status, Status::Skipped(_)))
+    {
+        return Err(Failure::new(1, "error: this host can build none of the variants; install Nix to use the sandboxed builder"));
+    }
+    Ok(0)
+}
+
+fn persistent_random_id(root: &Path) -> Result<String> {
+    let path = root.join(WORK_DIR).join("random-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim().to_string();
+        if ops_id::check_unique_id(&id).is_ok() {
+            return Ok(id);
+        }
+    }
+    let id = ops_id::random_id();
+    std::fs::create_dir_all(path.parent().expect("has parent"))?;
+    std::fs::write(&path, &id)?;
+    Ok(id)
+}
+
+fn print_summary(results: &[VariantResult]) {
+    let mut out = std::io::stderr().lock();
+    let width = results
+        .iter()
+        .map(|r| r.name.len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    let _ = writeln!(
+        out,
+        "\n{:width$}  {:<10}  {:>7}  NOTES",
+        "VARIANT", "STATUS", "TIME"
+    );
+    for r in results {
+        let (status, notes) = match &r.status {
+            Status::Built {
+                compiled,
+                abi_findings,
+            } => {
+                let mut n =
+                    vec!["development build (host toolchain): not Hub-compliant".to_string()];
+                if !compiled {
+                    n.push("no compile work".into());
+                }
+                if !abi_findings.is_empty() {
+                    n.push(format!("{} ABI finding(s)", abi_findings.len()));
+                }
+                ("built", n.join("; "))
+            }
+            Status::UpToDate => ("up to date", String::new()),
+            Status::Failed(_) => (
+                "FAILED",
+                r.log
+                    .as_ref()
+                    .map(|l| format!("log: {}", l.display()))
+                    .unwrap_or_default(),
+            ),
+            Status::Skipped(reason) => ("skipped", reason.clone()),
+        };
+        let time = if r.elapsed.is_zero() {
+            "-".to_string()
+        } else {
+            format!("{:.1}s", r.elapsed.as_secs_f64())
+        };
+        let _ = writeln!(
+            out,
+            "{:width$}  {:<10}  {:>7}  {notes}",
+            r.name, status, time
+        );
+    }
+    for r in results {
+        match &r.status {
+            Status::Built { abi_findings, .. } if !abi_findings.is_empty() => {
+                let _ = writeln!(
+                    out,
+                    "\nwarning: {}: ABI findings (recorded in metadata.json `build-info`):",
+                    r.name
+                );
+                for f in abi_findings {
+                    let _ = writeln!(out, "  {f}");
+                }
+            }
+            Status::Failed(msg) => {
+                let _ = writeln!(out, "\nerror: {} failed:\n{msg}", r.name);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Run a command, appending its output to `log` (and to stderr with `-L`).
+fn run(cmd: &mut Command, log: &Path, echo: bool, what: &str) -> Result<String> {
+    let out = cmd
+        .output()
+        .with_context(|| format!("{what}: cannot start {:?}", cmd.get_program()))?;
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    writeln!(f, "$ {:?}\n{text}", cmd)?;
+    if echo {
+        eprint!("{text}");
+    }
+    if !out.status.success() {
+        let tail: Vec<&str> = text.lines().rev().take(40).collect();
+        bail!(
+            "{what} failed:\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
+    Ok(text)
+}
+
+fn build_variant(ctx: &Ctx, v: &Variant, pb: &ProgressBar, log: &Path) -> Result<Status> {
+    let work = ctx.root.join(WORK_DIR).join(&v.name);
+    std::fs::create_dir_all(&work)?;
+    let _ = std::fs::remove_file(log);
+    let echo = ctx.args.print_build_logs;
+
+    // Toolchain. Noarch variants use the newest torch of the matrix for checks.
+    pb.set_message("provisioning toolchain");
+    let torch_version = v
+        .torch
+        .as_ref()
+        .map(|t| t.version.clone())
+        .or_else(|| {
+            crate::matrix::Matrix::get()
+                .torch
+                .keys()
+                .next_back()
+                .cloned()
+        })
+        .ok_or_else(|| anyhow!("no torch version for {}", v.name))?;
+    let env = toolchain::torch_env(&torch_version, log)?;
+    let cuda = match (v.backend, &v.toolkit, pyproject::is_native(v)) {
+        (Backend::Cuda, Some(tk), true) => Some(toolchain::cuda_toolkit(tk, &env.python, log)?),
+        _ => None,
+    };
+
+    let ops_name = ops_id::ops_name(
+        &ctx.plan.kernel.python_name,
+        v.backend.as_str(),
+        &ctx.unique,
+    );
+    let project = work.join("project");
+    let generated = pyproject::generate(ctx.plan, v, Some(&ctx.root), &ops_name)?;
+    pyproject::write(&generated, &project, true)?;
+
+    let mut compiled = false;
+    let mut so_path = None;
+    if pyproject::is_native(v) {
+        let cmake_dir = work.join("cmake");
+        let reconfigure =
+            !cmake_dir.join("CMakeCache.txt").exists() || !cmake_dir.join("build.ninja").exists();
+        if reconfigure {
+            pb.set_message("configuring");
+            let mut cmd = Command::new(&env.cmake);
+            cmd.arg("-S").arg(&project).arg("-B").arg(&cmake_dir).args([
+                "-G",
+                "Ninja",
+                "-DCMAKE_BUILD_TYPE=Release",
+            ]);
+            cmd.arg(format!("-DCMAKE_MAKE_PROGRAM={}", env.ninja.display()));
+            cmd.arg(format!("-DPython3_EXECUTABLE={}", env.python.display()));
+            if let Some(tk) = &cuda {
+                cmd.arg(format!("-DKB_NVCC={}", tk.nvcc.display()));
+                cmd.arg(format!("-DKB_CUDART={}", tk.cudart.display()));
+                let incs: Vec<String> = tk
+                    .include_dirs
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect();
+                cmd.arg(format!("-DKB_CUDA_INCLUDE_DIRS={}", incs.join(";")));
+            }
+            run(&mut cmd, log, echo, "CMake configure")?;
+        }
+        pb.set_message("compiling");
+        let mut cmd = Command::new(&env.ninja);
+        cmd.arg("-C").arg(&cmake_dir);
+        if let Some(c) = ctx.args.cores {
+            cmd.arg(format!("-j{c}"));
+        }
+        let out = run(&mut cmd, log, echo, "compile")?;
+        compiled = !out.contains("ninja: no work to do");
+        let so = cmake_dir.join(format!("{ops_name}.abi3.so"));
+        if !so.exists() {
+            bail!("the build did not produce {}", so.display());
+        }
+        so_path = Some(so);
+    }
+
+    // Assemble the variant in a staging directory next to the work files.
+    pb.set_message("assembling");
+    let stage_root = work.join("stage");
+    let _ = std::fs::remove_dir_all(&stage_root);
+    let stage = stage_root.join(&v.name);
+    std::fs::create_dir_all(&stage)?;
+    copy_package(
+        &ctx.root.join(&ctx.plan.kernel.python_package),
+        &stage,
+        &ctx.plan.kernel.pyext,
+    )?;
+    let ops_py = generated
+        .files
+        .get(&PathBuf::from(&ctx.plan.kernel.python_package).join("_ops.py"))
+        .expect("generated _ops.py");
+    std::fs::write(stage.join("_ops.py"), ops_py)?;
+    if let Some(so) = &so_path {
+        std::fs::copy(so, stage.join(so.file_name().expect("file name")))?;
+    }
+    let mut metadata = metadata(ctx, v, &ops_name);
+    write_metadata(&stage, &metadata)?;
+
+    // Up to date: same content as the installed variant.
+    let dest = ctx.root.join("build").join(&v.name);
+    let fingerprint = fingerprint(&stage)?;
+    let fp_file = work.join("fingerprint");
+    if !compiled
+        && dest.is_dir()
+        && std::fs::read_to_string(&fp_file).ok().as_deref() == Some(fingerprint.as_str())
+        && fingerprint_installed(&dest)? == fingerprint
+    {
+        return Ok(Status::UpToDate);
+    }
+
+    // Checks: ABI findings are warnings for development builds; layout and
+    // loader failures fail the variant.
+    metadata["build-info"]["toolchain"] = toolchain_info(&env, cuda.as_ref());
+    pb.set_message("checking");
+    let abi_findings = abi_findings(&stage, v);
+    check_layout(&stage, v, &ops_name, so_path.is_some())?;
+    loader_check(&env, &stage_root, v, &ops_name, so_path.is_some(), log)?;
+    remove_bytecode(&stage)?;
+    metadata["build-info"]["abi-findings"] = json!(abi_findings);
+    write_metadata(&stage, &metadata)?;
+    let digest = digest(&stage)?;
+    metadata["digest"] = json!({ "algorithm": "sha256", "files": digest });
+    write_metadata(&stage, &metadata)?;
+
+    pb.set_message("installing");
+    install_atomically(&stage, &dest)?;
+    let _ = std::fs::remove_dir_all(&stage_root);
+    std::fs::write(&fp_file, &fingerprint)?;
+    Ok(Status::Built {
+        compiled,
+        abi_findings,
+    })
+}
+
+fn toolchain_info(env: &TorchEnv, cuda: Option<&CudaToolkit>) -> serde_json::Value {
+    let cxx = which::which("c++")
+        .or_else(|_| which::which("g++"))
+        .map(|p| toolchain::tool_version(&p))
+        .unwrap_or_default();
+    let mut t = json!({
+        "cxx": cxx,
+        "torch": env.torch_version,
+        "python": env.python_version,
+        "cmake": toolchain::tool_version(&env.cmake),
+        "libc": libc_version(),
+    });
+    if let Some(tk) = cuda {
+        t["cuda"] = json!(tk.version);
+        t["nvcc"] = json!(toolchain::tool_version(&tk.nvcc).replace("nvcc: ", ""));
+    }
+    t
+}
+
+fn libc_version() -> String {
+    Command::new("ldd")
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.lines().next().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn metadata(ctx: &Ctx, v: &Variant, ops_name: &str) -> serde_json::Value {
+    let k = &ctx.plan.kernel;
+    let mut m = serde_json::Map::new();
+    m.insert("name".into(), json!(k.name));
+    m.insert("id".into(), json!(ops_name));
+    m.insert("version".into(), json!(k.version));
+    m.insert("license".into(), json!(k.license));
+    if let Some(u) = &k.upstream {
+        m.insert("upstream".into(), json!(u));
+    }
+    if let Some(s) = &k.source {
+        m.insert("source".into(), json!(s));
+    }
+    m.insert("python-depends".into(), json!(v.python_depends));
+    m.insert("kernel-depends".into(), json!(v.kernel_depends));
+    let mut backend = json!({ "type": v.backend.as_str() });
+    if matches!(v.backend, Backend::Cuda | Backend::Rocm) {
+        backend["archs"] = json!(v.archs);
+    }
+    m.insert("backend".into(), backend);
+    let mut builder = json!({ "version": env!("CARGO_PKG_VERSION") });
+    if let Some(c) = option_env!("KB_BUILDER_COMMIT").filter(|c| c.len() == 40) {
+        builder["commit"] = json!(c);
+        builder["dirty"] = json!(option_env!("KB_BUILDER_DIRTY") == Some("1"));
+    }
+    let mut prov = json!({ "kernel-builder": builder });
+    if let Some(g) = &ctx.git {
+        prov["kernel"] = json!({ "commit": g.commit, "dirty": g.dirty });
+    }
+    m.insert("provenance".into(), prov);
+    m.insert(
+        "build-info".into(),
+        json!({
+            "kind": "development",
+            "compliant": false,
+            "reason": "built by the local backend with the host toolchain; only the Nix backend produces Hub-compliant (manylinux_2_28) builds",
+            "toolchain": {},
+            "abi-findings": [],
+        }),
+    );
+    serde_json::Value::Object(m)
+}
+
+fn write_metadata(stage: &Path, m: &serde_json::Value) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(m)?;
+    text.push('\n');
+    std::fs::write(stage.join("metadata.json"), text)?;
+    Ok(())
+}
+
+/// Copy the package's Python (and other `pyext`) files, skipping bytecode and
+/// files we generate ourselves.
+fn copy_package(src: &Path, dest: &Path, pyext: &[String]) -> Result<()> {
+    if !src.is_dir() {
+        bail!(
+            "the Python package directory {} does not exist; create it with an `__init__.py`",
+            src.display()
+        );
+    }
+    let mut entries: Vec<_> = std::fs::read_dir(src)?.filter_map(|e| e.ok()).collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name();
+        let name_s = name.to_string_lossy();
+        let path = e.path();
+        let ft = e.file_type()?;
+        if name_s == "__pycache__"
+            || name_s == "_ops.py"
+            || name_s.ends_with(".so")
+            || name_s.starts_with('.')
+        {
+            continue;
+        }
+        if ft.is_dir() {
+            copy_package(&path, &dest.join(&name), pyext)?;
+        } else if ft.is_file()
+            && path
+                .extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| pyext.iter().any(|p| p == x))
+        {
+            std::fs::create_dir_all(dest)?;
+            std::fs::copy(&path, dest.join(&name))?;
+        }
+    }
+    Ok(())
+}
+
+fn walk_files(dir: &Path, base: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.filter_map(|e| e.ok()).collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let p = e.path();
+        if e.file_type()?.is_dir() {
+            if e.file_name() != "__pycache__" {
+                walk_files(&p, base, out)?;
+            }
+        } else {
+            let rel = p
+                .strip_prefix(base)
+                .expect("under base")
+                .to_string_lossy()
+                .replace('\\', "/");
+            if !rel.ends_with(".pyc") {
+                out.push((rel, p));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// sha256 (base64) of every file except the top-level `metadata.json` and bytecode.
+pub fn digest(dir: &Path) -> Result<BTreeMap<String, String>> {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let mut files = Vec::new();
+    walk_files(dir, dir, &mut files)?;
+    let mut out = BTreeMap::new();
+    for (rel, p) in files {
+        if rel == "metadata.json" {
+            continue;
+        }
+        let bytes = std::fs::read(&p)?;
+        out.insert(
+            rel,
+            base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&bytes)),
+        );
+    }
+    Ok(out)
+}
+
+/// Content fingerprint of a staged variant, ignoring check results and digests.
+fn fingerprint(dir: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for (rel, hash) in digest(dir)? {
+        h.update(rel.as_bytes());
+        h.update(hash.as_bytes());
+    }
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("metadata.json"))?)?;
+    let mut meta = meta;
+    if let Some(m) = meta.as_object_mut() {
+        m.remove("digest");
+        m.remove("build-info");
+    }
+    h.update(serde_json::to_vec(&meta)?);
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn fingerprint_installed(dir: &Path) -> Result<String> {
+    fingerprint(dir).or_else(|_| Ok(String::new()))
+}
+
+fn remove_bytecode(dir: &Path) -> Result<()> {
+    for e in std::fs::read_dir(dir)?.filter_map(|e| e.ok()) {
+        let p = e.path();
+        if e.file_type()?.is_dir() {
+            if e.file_name() == "__pycache__" {
+                std::fs::remove_dir_all(&p)?;
+            } else {
+                remove_bytecode(&p)?;
+            }
+        } else if p.extension().is_some_and(|x| x == "pyc") {
+            std::fs::remove_file(&p)?;
+        }
+    }
+    Ok(())
+}
+
+/// Replace `dest` with `stage` in one step: on Linux the two directories are
+/// exchanged with `renameat2(RENAME_EXCHANGE)`, so readers see either the old
+/// or the new variant, never a mix or nothing.
+fn install_atomically(stage: &Path, dest: &Path) -> Result<()> {
+    std::fs::create_dir_all(dest.parent().expect("build dir"))?;
+    if !dest.exists() {
+        std::fs::rename(stage, dest)
+            .with_context(|| format!("moving the new variant to {}", dest.display()))?;
+        return Ok(());
+    }
+    #[cfg(target_os = "linux")]
+    {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let a = CString::new(stage.as_os_str().as_bytes())?;
+        let b = CString::new(dest.as_os_str().as_bytes())?;
+        // SAFETY: both are valid NUL-terminated paths; AT_FDCWD is a valid dirfd.
+        let rc = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                a.as_ptr(),
+                libc::AT_FDCWD,
+                b.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            )
+        };
+        if rc == 0 {
+            // `stage` now holds the old variant.
+            std::fs::remove_dir_all(stage)?;
+            return Ok(());
+        }
+    }
+    // Fallback (other systems, or file systems without RENAME_EXCHANGE).
+    let old = dest.with_file_name(format!(
+        ".{}.old",
+        dest.file_name().expect("name").to_string_lossy()
+    ));
+    let _ = std::fs::remove_dir_all(&old);
+    std::fs::rename(dest, &old)?;
+    std::fs::rename(stage, dest)?;
+    std::fs::remove_dir_all(&old)?;
+    Ok(())
+}
+
+fn check_layout(stage: &Path, v: &Variant, ops_name: &str, native: bool) -> Result<()> {
+    for f in ["__init__.py", "_ops.py", "metadata.json"] {
+        if !stage.join(f).is_file() {
+            bail!("layout: {} lacks {f}", v.name);
+        }
+    }
+    if native && !stage.join(format!("{ops_name}.abi3.so")).is_file() {
+        bail!("layout: {} lacks {ops_name}.abi3.so", v.name);
+    }
+    Ok(())
+}
+
+fn abi_findings(_stage: &Path, _v: &Variant) -> Vec<String> {
+    Vec::new()
+}
+
+const LOADER_CHECK: &str = r#"
+import json, logging, sys, warnings
+from pathlib import Path
+records = []
+class H(logging.Handler):
+    def emit(self, r):
+        records.append(r.getMessage())
+logging.getLogger().addHandler(H())
+import torch, kernels
+path, backend, ops_name, native = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    mod = kernels.get_local_kernel(Path(path), backend=backend)
+ops = sorted(n for n in torch._C._dispatch_get_all_op_names() if n.startswith(ops_name + "::"))
+out = {"module": mod.__name__, "ops": ops,
+       "warnings": [str(w.message) for w in caught] + records}
+print("KB-RESULT " + json.dumps(out))
+if native and not ops:
+    sys.exit("the native module registered no ops in namespace " + ops_name)
+"#;
+
+/// Load the staged variant with the real `kernels` loader in a clean HOME.
+fn loader_check(
+    env: &TorchEnv,
+    stage_root: &Path,
+    v: &Variant,
+    ops_name: &str,
+    native: bool,
+    log: &Path,
+) -> Result<()> {
+    let home = tempfile::tempdir()?;
+    let mut cmd = Command::new(&env.python);
+    cmd.arg("-c")
+        .arg(LOADER_CHECK)
+        .arg(stage_root)
+        .arg(v.backend.as_str())
+        .arg(ops_name)
+        .arg(if native { "1" } else { "0" });
+    cmd.env("HOME", home.path())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("HF_HUB_OFFLINE", "1")
+        .env_remove("LOCAL_KERNELS");
+    let out = run(
+        &mut cmd,
+        log,
+        false,
+        "loading the variant with kernels.get_local_kernel",
+    )
+    .with_context(|| format!("get_kernel check of {}", v.name))?;
+    if !out.contains("KB-RESULT") {
+        bail!("the loader check printed no result");
+    }
+    Ok(())
+}

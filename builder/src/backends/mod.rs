@@ -1,0 +1,4 @@
+//! Build backends: the local (host toolchain) backend and the Nix backend.
+
+pub mod local;
+pub mod toolchain;

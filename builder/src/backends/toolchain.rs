@@ -1,0 +1,419 @@
+//! Provisioning of the local toolchain: one cached Python environment per
+//! torch version (torch `==X.Y.*`, kernels, cmake, ninja from PyPI) and one
+//! CUDA toolkit per CUDA version (nvcc, runtime and CCCL wheels from PyPI).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Version;
+
+/// `$KERNEL_BUILDER_CACHE`, else `$XDG_CACHE_HOME/kernel-builder`, else `~/.cache/kernel-builder`.
+pub fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("KERNEL_BUILDER_CACHE") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(d).join("kernel-builder");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    home.join(".cache/kernel-builder")
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TorchEnv {
+    pub python: PathBuf,
+    pub torch_version: String,
+    pub python_version: String,
+    pub cxx11_abi: bool,
+    pub cmake: PathBuf,
+    pub ninja: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CudaToolkit {
+    pub version: String,
+    pub nvcc: PathBuf,
+    pub include_dirs: Vec<PathBuf>,
+    pub cudart: PathBuf,
+}
+
+const ENV_MARKER: &str = ".kernel-builder-env.json";
+
+fn run_logged(cmd: &mut Command, log: &Path, what: &str) -> Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("opening {}", log.display()))?;
+    let out = cmd
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .status()
+        .with_context(|| format!("{what}: cannot start {:?}", cmd.get_program()))?;
+    if !out.success() {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(20).collect();
+        bail!(
+            "{what} failed ({out}); last lines of {}:\n{}",
+            log.display(),
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
+    Ok(())
+}
+
+const PROBE: &str = "import json, sys, sysconfig, torch\nprint(json.dumps({'torch': torch.__version__, 'python': sys.version.split()[0], 'abi': bool(torch.compiled_with_cxx11_abi())}))";
+
+/// `torch/version.py` of the environment `python` belongs to, if it is a venv-style layout.
+fn torch_version_file(python: &Path) -> Option<PathBuf> {
+    let root = python.parent()?.parent()?;
+    let lib = std::fs::read_dir(root.join("lib")).ok()?;
+    let mut dirs: Vec<PathBuf> = lib.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    dirs.sort();
+    dirs.into_iter()
+        .map(|d| d.join("site-packages/torch/version.py"))
+        .find(|p| p.is_file())
+}
+
+/// Probe results are cached per interpreter and invalidated when torch changes.
+fn probe(python: &Path) -> Result<(String, String, bool)> {
+    use sha2::{Digest, Sha256};
+    let stamp = torch_version_file(python)
+        .and_then(|f| std::fs::metadata(&f).ok()?.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos());
+    let key: String = Sha256::digest(python.to_string_lossy().as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let cache = cache_dir().join("probes").join(format!("{key}.json"));
+    if let Some(stamp) = stamp {
+        if let Ok(text) = std::fs::read_to_string(&cache) {
+            if let Ok((s, t, p, a)) = serde_json::from_str::<(u128, String, String, bool)>(&text) {
+                if s == stamp {
+                    return Ok((t, p, a));
+                }
+            }
+        }
+    }
+    let r = probe_uncached(python)?;
+    if let Some(stamp) = stamp {
+        let _ = std::fs::create_dir_all(cache.parent().expect("has parent"));
+        let _ = std::fs::write(
+            &cache,
+            serde_json::to_string(&(stamp, &r.0, &r.1, r.2)).unwrap_or_default(),
+        );
+    }
+    Ok(r)
+}
+
+fn probe_uncached(python: &Path) -> Result<(String, String, bool)> {
+    let out = Command::new(python)
+        .args(["-c", PROBE])
+        .output()
+        .with_context(|| format!("running {}", python.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{} cannot import torch: {}",
+            python.display(),
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("parsing the torch probe")?;
+    Ok((
+        v["torch"].as_str().unwrap_or_default().to_string(),
+        v["python"].as_str().unwrap_or_default().to_string(),
+        v["abi"].as_bool().unwrap_or(true),
+    ))
+}
+
+fn torch_matches(installed: &str, wanted: &Version) -> bool {
+    installed
+        .split('+')
+        .next()
+        .and_then(|v| v.parse::<Version>().ok())
+        .is_some_and(|v| v.major_minor() == wanted.major_minor())
+}
+
+fn find_tool(bin_dir: &Path, name: &str) -> Result<PathBuf> {
+    let local = bin_dir.join(name);
+    if local.is_file() {
+        return Ok(local);
+    }
+    which::which(name).map_err(|_| {
+        anyhow!(
+            "`{name}` not found next to {} or on PATH; install it (`pip install {name}`)",
+            bin_dir.display()
+        )
+    })
+}
+
+/// The Python environment for torch `version`. `KERNEL_BUILDER_PYTHON` selects
+/// an existing interpreter instead (it must have that torch version).
+pub fn torch_env(version: &Version, log: &Path) -> Result<TorchEnv> {
+    if let Some(py) = std::env::var_os("KERNEL_BUILDER_PYTHON") {
+        let python = PathBuf::from(py);
+        let (torch, pyver, abi) = probe(&python)?;
+        if !torch_matches(&torch, version) {
+            bail!("KERNEL_BUILDER_PYTHON={} has torch {torch}, but this variant needs torch {version}; unset KERNEL_BUILDER_PYTHON to let kernel-builder provision it", python.display());
+        }
+        let bin = python.parent().unwrap_or(Path::new("."));
+        return Ok(TorchEnv {
+            cmake: find_tool(bin, "cmake")?,
+            ninja: find_tool(bin, "ninja")?,
+            python,
+            torch_version: torch,
+            python_version: pyver,
+            cxx11_abi: abi,
+        });
+    }
+    let dir = cache_dir()
+        .join("envs")
+        .join(format!("torch-{}", version.major_minor()));
+    let marker = dir.join(ENV_MARKER);
+    if let Ok(text) = std::fs::read_to_string(&marker) {
+        if let Ok(env) = serde_json::from_str::<TorchEnv>(&text) {
+            if env.python.exists() {
+                return Ok(env);
+            }
+        }
+    }
+    let host_python = which::which("python3").map_err(|_| anyhow!("python3 not found: the local backend needs Python >= 3.9 to provision torch (or install Nix and use the Nix backend)"))?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let python = dir.join("bin/python");
+    if !python.exists() {
+        run_logged(
+            Command::new(&host_python).args(["-m", "venv"]).arg(&dir),
+            log,
+            "creating a Python environment",
+        )?;
+    }
+    let spec = format!("torch=={}.*", version.major_minor());
+    run_logged(
+        Command::new(&python).args([
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--progress-bar",
+            "off",
+            &spec,
+            "kernels",
+            "cmake>=3.26",
+            "ninja",
+            "setuptools",
+            "wheel",
+            "pytest",
+            "numpy",
+        ]),
+        log,
+        &format!("installing {spec} from PyPI"),
+    )?;
+    let (torch, pyver, abi) = probe(&python)?;
+    let bin = dir.join("bin");
+    let env = TorchEnv {
+        cmake: find_tool(&bin, "cmake")?,
+        ninja: find_tool(&bin, "ninja")?,
+        python,
+        torch_version: torch,
+        python_version: pyver,
+        cxx11_abi: abi,
+    };
+    std::fs::write(&marker, serde_json::to_string_pretty(&env)?)?;
+    Ok(env)
+}
+
+/// PyPI packages that make up CUDA toolkit `version`.
+fn cuda_packages(version: &Version) -> Vec<String> {
+    let mm = version.major_minor();
+    if version.0.first().copied().unwrap_or(0) >= 13 {
+        [
+            "nvidia-cuda-nvcc",
+            "nvidia-cuda-cccl",
+            "nvidia-cuda-runtime",
+            "nvidia-nvvm",
+            "nvidia-cuda-crt",
+        ]
+        .iter()
+        .map(|p| format!("{p}=={mm}.*"))
+        .collect()
+    } else {
+        let major = version.0[0];
+        [
+            "nvidia-cuda-nvcc",
+            "nvidia-cuda-cccl",
+            "nvidia-cuda-runtime",
+        ]
+        .iter()
+        .map(|p| format!("{p}-cu{major}=={mm}.*"))
+        .collect()
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
+    if depth > 6 {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    paths.sort();
+    for p in paths {
+        if p.is_dir() && !p.is_symlink() {
+            walk(&p, out, depth + 1);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// Locate nvcc, headers and the CUDA runtime in an installed wheel tree.
+pub fn locate_cuda(dir: &Path, version: &str) -> Result<CudaToolkit> {
+    let mut files = Vec::new();
+    walk(dir, &mut files, 0);
+    let nvcc = files
+        .iter()
+        .find(|p| {
+            p.file_name().is_some_and(|n| n == "nvcc")
+                && p.parent().is_some_and(|b| b.ends_with("bin"))
+        })
+        .cloned()
+        .ok_or_else(|| anyhow!("no bin/nvcc under {}", dir.display()))?;
+    let cudart = files
+        .iter()
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("libcudart.so."))
+        })
+        .cloned()
+        .ok_or_else(|| anyhow!("no libcudart.so.* under {}", dir.display()))?;
+    let mut include_dirs: Vec<PathBuf> = files
+        .iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "cuda_runtime.h"))
+        .filter_map(|p| p.parent().map(Path::to_path_buf))
+        .collect();
+    let cccl: Vec<PathBuf> = files
+        .iter()
+        .filter_map(|p| {
+            let s = p.to_string_lossy();
+            s.find("/include/cccl/")
+                .map(|i| PathBuf::from(&s[..i + "/include/cccl".len()]))
+        })
+        .collect();
+    include_dirs.extend(cccl);
+    include_dirs.sort();
+    include_dirs.dedup();
+    Ok(CudaToolkit {
+        version: version.to_string(),
+        nvcc,
+        include_dirs,
+        cudart,
+    })
+}
+
+/// The CUDA toolkit for `version`, installed from PyPI wheels with `python`'s pip.
+pub fn cuda_toolkit(version: &Version, python: &Path, log: &Path) -> Result<CudaToolkit> {
+    let dir = cache_dir()
+        .join("toolkits")
+        .join(format!("cuda-{}", version.major_minor()));
+    let marker = dir.join(ENV_MARKER);
+    if let Ok(text) = std::fs::read_to_string(&marker) {
+        if let Ok(tk) = serde_json::from_str::<CudaToolkit>(&text) {
+            if tk.nvcc.exists() {
+                return Ok(tk);
+            }
+        }
+    }
+    std::fs::create_dir_all(&dir)?;
+    let pkgs = cuda_packages(version);
+    run_logged(
+        Command::new(python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--progress-bar",
+                "off",
+                "--upgrade",
+                "--target",
+            ])
+            .arg(&dir)
+            .args(&pkgs),
+        log,
+        &format!("installing CUDA {version} ({})", pkgs.join(" ")),
+    )?;
+    let tk = locate_cuda(&dir, &version.to_string())?;
+    std::fs::write(&marker, serde_json::to_string_pretty(&tk)?)?;
+    Ok(tk)
+}
+
+/// First line of `<tool> --version`.
+pub fn tool_version(tool: &Path) -> String {
+    Command::new(tool)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| {
+            s.lines()
+                .find(|l| !l.trim().is_empty())
+                .map(|l| l.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuda_package_names() {
+        assert_eq!(
+            cuda_packages(&"13.2".parse().unwrap())[0],
+            "nvidia-cuda-nvcc==13.2.*"
+        );
+        assert_eq!(
+            cuda_packages(&"12.6".parse().unwrap())[0],
+            "nvidia-cuda-nvcc-cu12==12.6.*"
+        );
+    }
+
+    #[test]
+    fn locate_cuda_in_wheel_layouts() {
+        let d = tempfile::tempdir().unwrap();
+        for f in [
+            "nvidia/cu13/bin/nvcc",
+            "nvidia/cu13/include/cuda_runtime.h",
+            "nvidia/cu13/include/cccl/cuda/std/x",
+            "nvidia/cu13/lib/libcudart.so.13",
+        ] {
+            let p = d.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "").unwrap();
+        }
+        let tk = locate_cuda(d.path(), "13.2").unwrap();
+        assert!(tk.nvcc.ends_with("nvidia/cu13/bin/nvcc"));
+        assert!(tk.cudart.ends_with("libcudart.so.13"));
+        assert_eq!(tk.include_dirs.len(), 2);
+        assert!(locate_cuda(&d.path().join("nvidia/cu13/include"), "13.2").is_err());
+    }
+
+    #[test]
+    fn torch_version_matching() {
+        assert!(torch_matches("2.15.0+cu132", &"2.15".parse().unwrap()));
+        assert!(!torch_matches("2.14.1", &"2.15".parse().unwrap()));
+    }
+}

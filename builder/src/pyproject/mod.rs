@@ -1,0 +1,299 @@
+//! The generated CMake/setuptools project for one variant of the plan.
+//!
+//! Every value comes from the plan (variant name, ops name, capabilities,
+//! sources, flags). Strings are escaped for the language they land in by the
+//! template filters (`cmake`, `py`, `toml`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use minijinja::{Environment, Value};
+use serde::Serialize;
+
+use crate::config::Backend;
+use crate::plan::{Plan, Variant};
+
+const CMAKELISTS: &str = include_str!("templates/CMakeLists.txt.j2");
+const KB_CMAKE: &str = include_str!("templates/kernel-builder.cmake");
+const EMBED_CMAKE: &str = include_str!("templates/embed-binary.cmake");
+const REGISTRATION_H: &str = include_str!("templates/registration.h");
+const OPS_PY: &str = include_str!("templates/_ops.py.j2");
+const SETUP_PY: &str = include_str!("templates/setup.py.j2");
+const PYPROJECT: &str = include_str!("templates/pyproject.toml.j2");
+
+/// Generated files, relative path -> contents (sorted: deterministic output).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Generated {
+    pub files: BTreeMap<PathBuf, String>,
+}
+
+/// Quote and escape a string as one CMake argument.
+pub fn cmake_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '$' => out.push_str("\\$"),
+            ';' => out.push_str("\\;"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn json_quote(s: &str) -> String {
+    serde_json::to_string(s).expect("strings serialize")
+}
+
+fn env() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .build()
+            .expect("default delimiters are valid"),
+    );
+    env.add_filter("cmake", |v: Value| cmake_quote(&v.to_string()));
+    env.add_filter("py", |v: Value| json_quote(&v.to_string()));
+    env.add_filter("toml", |v: Value| json_quote(&v.to_string()));
+    env
+}
+
+#[derive(Serialize)]
+struct KernelCtx {
+    name: String,
+    backend: String,
+    src: Vec<String>,
+    include: Vec<String>,
+    cxx_flags: Vec<String>,
+    cuda_flags: Vec<String>,
+    cuda_capabilities: Vec<String>,
+    rocm_archs: Vec<String>,
+    hip_flags: Vec<String>,
+    sycl_flags: Vec<String>,
+}
+
+fn backend_define(b: Backend) -> &'static str {
+    match b {
+        Backend::Cpu => "CPU_KERNEL",
+        Backend::Cuda => "CUDA_KERNEL",
+        Backend::Rocm => "ROCM_KERNEL",
+        Backend::Xpu => "XPU_KERNEL",
+        Backend::Metal => "METAL_KERNEL",
+        Backend::Neuron => "NEURON_KERNEL",
+        Backend::Tpu => "TPU_KERNEL",
+        Backend::Cann => "CANN_KERNEL",
+    }
+}
+
+/// Torch's encoding of a target version: major << 56 | minor << 48.
+fn stable_abi_hex(v: &crate::config::Version) -> String {
+    let major = v.0.first().copied().unwrap_or(0);
+    let minor = v.0.get(1).copied().unwrap_or(0);
+    format!("0x{:016X}", (major << 56) | (minor << 48))
+}
+
+/// Whether the variant compiles a native extension.
+pub fn is_native(variant: &Variant) -> bool {
+    variant.framework != "torch-noarch"
+}
+
+/// Generate the project for `variant`. `root` is the kernel directory as seen
+/// from the generated `CMakeLists.txt`: `None` when both are the same directory.
+pub fn generate(
+    plan: &Plan,
+    variant: &Variant,
+    root: Option<&Path>,
+    ops_name: &str,
+) -> Result<Generated> {
+    if crate::ops_id::check_unique_id(ops_name.trim_start_matches('_')).is_err() {
+        bail!("invalid ops name `{ops_name}`");
+    }
+    if variant.framework == "tvm-ffi" {
+        bail!(
+            "variant {}: tvm-ffi projects are built by the Nix backend only for now",
+            variant.name
+        );
+    }
+    let env = env();
+    let native = is_native(variant);
+    let mut files = BTreeMap::new();
+    let pkg = &plan.kernel.python_package;
+    let common = minijinja::context! {
+        builder_version => env!("CARGO_PKG_VERSION"),
+        variant => minijinja::context! { name => variant.name.clone(), backend => variant.backend.as_str() },
+        ops_name => ops_name,
+        python_name => plan.kernel.python_name.clone(),
+        package_dir => pkg.clone(),
+        version => plan.kernel.version,
+        python_depends => variant.python_depends.clone(),
+        native => native,
+    };
+    let render = |tpl: &str, ctx: &Value| -> Result<String> {
+        env.render_str(tpl, ctx)
+            .context("rendering a built-in template")
+    };
+
+    if native {
+        let root_expr = match root {
+            None => "\"${CMAKE_CURRENT_LIST_DIR}\"".to_string(),
+            Some(p) => cmake_quote(&p.to_string_lossy()),
+        };
+        let kernels: Vec<KernelCtx> = variant
+            .kernels
+            .iter()
+            .map(|k| KernelCtx {
+                name: k.name.clone(),
+                backend: k.backend.as_str().to_string(),
+                src: k.src.clone(),
+                include: k.include.clone(),
+                cxx_flags: k.cxx_flags.clone(),
+                cuda_flags: k.cuda_flags.clone(),
+                cuda_capabilities: k.cuda_capabilities.iter().map(|c| c.to_string()).collect(),
+                rocm_archs: k.rocm_archs.clone(),
+                hip_flags: k.hip_flags.clone(),
+                sycl_flags: k.sycl_flags.clone(),
+            })
+            .collect();
+        let objcxx = variant
+            .kernels
+            .iter()
+            .flat_map(|k| k.src.iter())
+            .chain(variant.src.iter())
+            .any(|s| s.ends_with(".mm"));
+        let cxx_standard = variant
+            .torch
+            .as_ref()
+            .or(variant.tvm_ffi.as_ref())
+            .map(|t| t.cxx_standard)
+            .unwrap_or(17);
+        let ctx = minijinja::context! {
+            ..common.clone(),
+            ..minijinja::context! {
+                cxx_standard => cxx_standard,
+                stable_abi_hex => variant.stable_abi.as_ref().map(stable_abi_hex).unwrap_or_default(),
+                backend_define => backend_define(variant.backend),
+                bindings => variant.src.clone(),
+                framework_include => variant.include.clone(),
+                framework_cxx_flags => variant.cxx_flags.clone(),
+                kernels => Value::from(minijinja::value::Serde(&kernels)),
+                objcxx => objcxx,
+                // Pre-rendered CMake (quoted and escaped above).
+                root_expr => root_expr,
+            }
+        };
+        files.insert(PathBuf::from("CMakeLists.txt"), render(CMAKELISTS, &ctx)?);
+        files.insert(
+            PathBuf::from("cmake/kernel-builder.cmake"),
+            KB_CMAKE.to_string(),
+        );
+        files.insert(
+            PathBuf::from("cmake/embed-binary.cmake"),
+            EMBED_CMAKE.to_string(),
+        );
+        files.insert(
+            PathBuf::from("torch-ext/registration.h"),
+            REGISTRATION_H.to_string(),
+        );
+    }
+    files.insert(PathBuf::from(pkg).join("_ops.py"), render(OPS_PY, &common)?);
+    files.insert(PathBuf::from("setup.py"), render(SETUP_PY, &common)?);
+    files.insert(PathBuf::from("pyproject.toml"), render(PYPROJECT, &common)?);
+    Ok(Generated { files })
+}
+
+/// Write generated files under `target`. Files whose content is unchanged are
+/// left alone (keeps mtimes, so rebuilds stay incremental). Without `force`,
+/// an existing file with other content is an error listing every such file.
+pub fn write(generated: &Generated, target: &Path, force: bool) -> Result<Vec<PathBuf>> {
+    let mut conflicts = Vec::new();
+    for (rel, content) in &generated.files {
+        let path = target.join(rel);
+        if let Ok(existing) = std::fs::read_to_string(&path) {
+            if existing != *content && !force && !existing.contains("Generated by kernel-builder") {
+                conflicts.push(path);
+            }
+        }
+    }
+    if !conflicts.is_empty() {
+        bail!(
+            "these files exist and were not generated by kernel-builder:\n  {}\nmove them away or pass --force to overwrite them",
+            conflicts.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join("\n  ")
+        );
+    }
+    let mut written = Vec::new();
+    for (rel, content) in &generated.files {
+        let path = target.join(rel);
+        if std::fs::read_to_string(&path).ok().as_deref() == Some(content.as_str()) {
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        crate::commands::write_atomic(&path, content.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// Files `clean-pyproject` removes under `target`: the generated files that
+/// still carry our header, the editable-build extension modules and the CMake
+/// build directories of `setup.py`.
+pub fn clean_candidates(target: &Path, python_package: &str, ops_id: Option<&str>) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for rel in [
+        "CMakeLists.txt",
+        "cmake/kernel-builder.cmake",
+        "cmake/embed-binary.cmake",
+        "torch-ext/registration.h",
+        "setup.py",
+        "pyproject.toml",
+    ] {
+        let p = target.join(rel);
+        if std::fs::read_to_string(&p).is_ok_and(|c| c.contains("Generated by kernel-builder")) {
+            out.push(p);
+        }
+    }
+    let pkg = target.join(python_package);
+    let ops = pkg.join("_ops.py");
+    if std::fs::read_to_string(&ops).is_ok_and(|c| c.contains("Generated by kernel-builder")) {
+        out.push(ops);
+    }
+    if let Ok(entries) = std::fs::read_dir(&pkg) {
+        let mut sos: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| {
+                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                name.starts_with('_')
+                    && name.ends_with(".abi3.so")
+                    && ops_id.is_none_or(|id| name.contains(id))
+            })
+            .collect();
+        sos.sort();
+        out.extend(sos);
+    }
+    if let Ok(entries) = std::fs::read_dir(target.join("build")) {
+        let mut dirs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("cmake-"))
+            })
+            .collect();
+        dirs.sort();
+        out.extend(dirs);
+    }
+    out
+}
