@@ -477,7 +477,8 @@ fn toolchain_info(env: &TorchEnv, cuda: Option<&CudaToolkit>) -> serde_json::Val
     });
     if let Some(tk) = cuda {
         t["cuda"] = json!(tk.version);
-        t["nvcc"] = json!(toolchain::tool_version(&tk.nvcc).replace("nvcc: ", ""));
+        let out = Command::new(&tk.nvcc).arg("--version").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+        t["nvcc"] = json!(out.lines().find(|l| l.contains("release")).unwrap_or("unknown").trim());
     }
     t
 }
@@ -718,8 +719,28 @@ fn check_layout(stage: &Path, v: &Variant, ops_name: &str, native: bool) -> Resu
     Ok(())
 }
 
-fn abi_findings(_stage: &Path, _v: &Variant) -> Vec<String> {
-    Vec::new()
+/// ABI findings for a staged variant (manylinux_2_28, Python 3.9 abi3, and
+/// the variant's Torch stable ABI). Unreadable modules are findings too.
+fn abi_findings(stage: &Path, v: &Variant) -> Vec<String> {
+    let options = crate::checks::abi::AbiOptions {
+        torch_stable_abi: v.stable_abi.as_ref().map(|a| a.to_string()),
+        ..Default::default()
+    };
+    match crate::checks::abi::check_variant(stage, &options) {
+        Ok(report) => {
+            let mut out: Vec<String> = report
+                .files
+                .iter()
+                .flat_map(|f| {
+                    let file = f.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    f.violations.iter().map(move |viol| format!("{file}: {viol}"))
+                })
+                .collect();
+            out.extend(report.errors.iter().map(|e| format!("{}: {}", e.file, e.error)));
+            out
+        }
+        Err(e) => vec![format!("ABI check could not run: {e}")],
+    }
 }
 
 const LOADER_CHECK: &str = r#"
