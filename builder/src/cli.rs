@@ -61,6 +61,24 @@ pub enum Command {
     FillCard(FillCardArgs),
     /// Write or verify the file digests in each variant's metadata.json
     Hash(HashArgs),
+    /// Load each variant with the real `kernels` loader (the get_kernel check)
+    Verify(crate::checks::verify::VerifyArgs),
+    /// Provision the local toolchain (torch environment, CUDA toolkit) and print its paths
+    Toolchain(ToolchainArgs),
+    /// Maintainer: generate package-set metadata for the Nix layer (`pkgs/`)
+    Pkgmeta {
+        #[command(subcommand)]
+        command: crate::pkgmeta::PkgmetaCommand,
+    },
+    /// Check this machine for building kernels (Nix, sandbox, caches, disk, toolchains)
+    Doctor(crate::doctor::DoctorArgs),
+    /// Print the CI job matrix: one job per variant, with runner hints
+    CiMatrix(crate::ci_matrix::CiMatrixArgs),
+    /// Nix builder steps (used inside the variant derivations)
+    Nix {
+        #[command(subcommand)]
+        command: crate::backends::nix::NixCommand,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -260,6 +278,9 @@ pub struct PlanArgs {
     /// Print the plan as JSON (the format the Nix layer and CMake consume)
     #[arg(long)]
     pub json: bool,
+    /// Write the all-systems plan to `kernel-plan.json` next to `build.toml` (read by the flake)
+    #[arg(long, conflicts_with_all = ["system", "json"])]
+    pub write: bool,
 }
 
 #[derive(Debug, Args)]
@@ -339,6 +360,19 @@ pub struct HashArgs {
     /// Verify the recorded digests instead of writing them
     #[arg(long)]
     pub check: bool,
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ToolchainArgs {
+    /// Torch version (`2.15`); default: the newest in the matrix
+    #[arg(long)]
+    pub torch: Option<String>,
+    /// Also provision this CUDA toolkit (`13.2`)
+    #[arg(long)]
+    pub cuda: Option<String>,
     /// Machine-readable output
     #[arg(long)]
     pub json: bool,

@@ -57,23 +57,28 @@ pub fn run(cli: Cli) -> CmdResult {
             Ok(0)
         }
         Command::CheckConfig(a) => check_config(a.kernel_dir.as_deref()),
+        Command::Toolchain(a) => crate::backends::toolchain::command(a),
         Command::ListVariants(a) => list_variants(a),
         Command::Plan(a) => plan_cmd(a),
         Command::UpdateBuild(a) => update_build(a),
         Command::Pkgmeta { command } => crate::pkgmeta::run(command),
-        Command::Init(_) => not_yet("init", "[6]"),
+        Command::Doctor(a) => crate::doctor::run(a),
+        Command::CiMatrix(a) => crate::ci_matrix::run(a),
+        Command::Nix { command } => crate::backends::nix::run(command),
+        Command::Init(a) => crate::init::run(&a).map(|_| 0).map_err(Failure::from),
         Command::Build(a) | Command::BuildAndCopy(a) => crate::backends::local::build(&a),
-        Command::BuildAndUpload(_) => not_yet("build-and-upload", "[7]"),
-        Command::Upload(_) => not_yet("upload", "[7]"),
-        Command::CheckAbi(_) => not_yet("check-abi", "[3]"),
-        Command::CheckBuilds(_) => not_yet("check-builds", "[3]"),
+        Command::BuildAndUpload(a) => build_and_upload(a),
+        Command::Upload(a) => crate::hub::upload_command(a),
+        Command::CheckAbi(a) => crate::checks::abi::command(a),
+        Command::CheckBuilds(a) => crate::checks::layout::command(a),
         Command::CreatePyproject(a) => create_pyproject(a),
         Command::CleanPyproject(a) => clean_pyproject(a),
-        Command::Devshell(_) => not_yet("devshell", "[4]"),
-        Command::Testshell(_) => not_yet("testshell", "[4]"),
-        Command::Skills { .. } => not_yet("skills add", "[6]"),
-        Command::FillCard(_) => not_yet("fill-card", "[6]"),
-        Command::Hash(_) => not_yet("hash", "[3]"),
+        Command::Devshell(a) => crate::backends::nix::devshell(&a),
+        Command::Testshell(a) => crate::backends::nix::testshell(&a),
+        Command::Skills { command: SkillsCommand::Add(a) } => crate::skills::run_add(&a).map(|_| 0).map_err(Failure::from),
+        Command::FillCard(a) => crate::card::run(&a).map(|_| 0).map_err(Failure::from),
+        Command::Hash(a) => crate::checks::hash::command(a),
+        Command::Verify(a) => crate::checks::verify::command(a),
     }
 }
 
@@ -167,6 +172,9 @@ fn list_variants(a: ListVariantsArgs) -> CmdResult {
 }
 
 fn plan_cmd(a: PlanArgs) -> CmdResult {
+    if a.write {
+        return crate::backends::nix::plan_write_cmd(a.kernel_dir.as_deref());
+    }
     let loaded = load_config(a.kernel_dir.as_deref())?;
     let systems = systems_from(false, a.system);
     let plan = compute_plan(&loaded, &systems)?;
@@ -393,5 +401,14 @@ fn clean_pyproject(a: CleanPyprojectArgs) -> CmdResult {
         };
         r.map_err(|e| Failure::new(1, format!("error: removing {}: {e}", f.display())))?;
     }
+    Ok(0)
+}
+
+/// Build (checks run as part of every variant build), then upload `build/`.
+fn build_and_upload(a: BuildAndUploadArgs) -> CmdResult {
+    crate::backends::local::build(&a.build)?;
+    let dir = a.build.kernel_dir.clone().unwrap_or_else(|| std::path::PathBuf::from("."));
+    let summary = crate::hub::upload(&a.hub, &dir)?;
+    crate::hub::print_summary(&summary, &a.hub);
     Ok(0)
 }

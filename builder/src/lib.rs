@@ -2,11 +2,19 @@
 //! Hub-compliant builds, check them, and publish them.
 
 pub mod backends;
+pub mod card;
+pub mod ci_matrix;
+pub mod checks;
 pub mod cli;
+pub mod clidoc;
 pub mod commands;
 pub mod config;
+pub mod doctor;
+pub mod hub;
+pub mod init;
 pub mod matrix;
 pub mod ops_id;
 pub mod pkgmeta;
 pub mod plan;
 pub mod pyproject;
+pub mod skills;

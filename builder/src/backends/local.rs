@@ -797,3 +797,69 @@ fn loader_check(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(p: &Path, s: &str) {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, s).unwrap();
+    }
+
+    #[test]
+    fn install_replaces_the_whole_directory() {
+        let d = tempfile::tempdir().unwrap();
+        let dest = d.path().join("build/v");
+        let stage = d.path().join("stage/v");
+        write(&stage.join("a.py"), "new");
+        install_atomically(&stage, &dest).unwrap();
+        assert_eq!(std::fs::read_to_string(dest.join("a.py")).unwrap(), "new");
+        write(&dest.join("stale.py"), "old");
+        write(&stage.join("b.py"), "newer");
+        install_atomically(&stage, &dest).unwrap();
+        assert!(!dest.join("stale.py").exists(), "old files do not survive");
+        assert!(dest.join("b.py").exists());
+        assert!(!stage.exists(), "the old variant is removed");
+    }
+
+    #[test]
+    fn package_copy_filters_extensions_and_generated_files() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("pkg");
+        for f in ["__init__.py", "layers.py", "sub/x.py", "data.json", "_ops.py", "__pycache__/a.pyc", "old.abi3.so", ".hidden.py", "notes.txt"] {
+            write(&src.join(f), "x");
+        }
+        let dest = d.path().join("out");
+        copy_package(&src, &dest, &["py".into(), "json".into()]).unwrap();
+        let mut files = Vec::new();
+        walk_files(&dest, &dest, &mut files).unwrap();
+        let names: Vec<String> = files.into_iter().map(|(r, _)| r).collect();
+        assert_eq!(names, ["__init__.py", "data.json", "layers.py", "sub/x.py"]);
+        assert!(copy_package(&d.path().join("missing"), &dest, &[]).is_err());
+    }
+
+    #[test]
+    fn digest_skips_top_level_metadata_and_bytecode() {
+        let d = tempfile::tempdir().unwrap();
+        write(&d.path().join("metadata.json"), "{}");
+        write(&d.path().join("sub/metadata.json"), "{}");
+        write(&d.path().join("__init__.py"), "");
+        write(&d.path().join("__pycache__/x.pyc"), "b");
+        let dg = digest(d.path()).unwrap();
+        assert_eq!(dg.keys().collect::<Vec<_>>(), ["__init__.py", "sub/metadata.json"]);
+        // sha256("") in base64.
+        assert_eq!(dg["__init__.py"], "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+    }
+
+    #[test]
+    fn unsupported_reasons() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/all-backends");
+        let loaded = crate::config::load(Some(&dir)).unwrap();
+        let plan = crate::plan::plan(&loaded.config, crate::matrix::Matrix::get(), &Systems::All, &loaded.path, b"").unwrap();
+        let reason = |n: &str| unsupported_reason(plan.variant(n).unwrap(), "x86_64-linux");
+        assert!(reason("torch215-cxx11-rocm72-x86_64-linux").unwrap().contains("Nix"));
+        assert!(reason("torch215-metal-aarch64-darwin").unwrap().contains("aarch64-darwin"));
+        assert!(reason("torch215-cxx11-cu132-aarch64-linux").unwrap().contains("this host is x86_64-linux"));
+    }
+}

@@ -375,6 +375,39 @@ pub fn tool_version(tool: &Path) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// `kernel-builder toolchain`: provision and print the local toolchain.
+pub fn command(a: crate::cli::ToolchainArgs) -> crate::commands::CmdResult {
+    use crate::commands::Failure;
+    let fail = |e: anyhow::Error| Failure::new(1, format!("error: {e:#}"));
+    let torch: Version = match &a.torch {
+        Some(t) => t.parse().map_err(|e: String| Failure::new(1, format!("error: --torch: {e}")))?,
+        None => crate::matrix::Matrix::get().torch.keys().next_back().cloned().expect("matrix has torch versions"),
+    };
+    let log_dir = cache_dir();
+    std::fs::create_dir_all(&log_dir).map_err(|e| fail(e.into()))?;
+    let log = log_dir.join("toolchain.log");
+    eprintln!("provisioning torch {torch} (log: {})", log.display());
+    let env = torch_env(&torch, &log).map_err(fail)?;
+    let cuda = match &a.cuda {
+        Some(c) => {
+            let v: Version = c.parse().map_err(|e: String| Failure::new(1, format!("error: --cuda: {e}")))?;
+            eprintln!("provisioning CUDA {v}");
+            Some(cuda_toolkit(&v, &env.python, &log).map_err(fail)?)
+        }
+        None => None,
+    };
+    if a.json {
+        println!("{}", serde_json::json!({ "torch": env, "cuda": cuda }));
+    } else {
+        println!("python {}", env.python.display());
+        println!("torch {}", env.torch_version);
+        if let Some(tk) = cuda {
+            println!("nvcc {}", tk.nvcc.display());
+        }
+    }
+    Ok(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -416,37 +449,4 @@ mod tests {
         assert!(torch_matches("2.15.0+cu132", &"2.15".parse().unwrap()));
         assert!(!torch_matches("2.14.1", &"2.15".parse().unwrap()));
     }
-}
-
-/// `kernel-builder toolchain`: provision and print the local toolchain.
-pub fn command(a: crate::cli::ToolchainArgs) -> crate::commands::CmdResult {
-    use crate::commands::Failure;
-    let fail = |e: anyhow::Error| Failure::new(1, format!("error: {e:#}"));
-    let torch: Version = match &a.torch {
-        Some(t) => t.parse().map_err(|e: String| Failure::new(1, format!("error: --torch: {e}")))?,
-        None => crate::matrix::Matrix::get().torch.keys().next_back().cloned().expect("matrix has torch versions"),
-    };
-    let log_dir = cache_dir();
-    std::fs::create_dir_all(&log_dir).map_err(|e| fail(e.into()))?;
-    let log = log_dir.join("toolchain.log");
-    eprintln!("provisioning torch {torch} (log: {})", log.display());
-    let env = torch_env(&torch, &log).map_err(fail)?;
-    let cuda = match &a.cuda {
-        Some(c) => {
-            let v: Version = c.parse().map_err(|e: String| Failure::new(1, format!("error: --cuda: {e}")))?;
-            eprintln!("provisioning CUDA {v}");
-            Some(cuda_toolkit(&v, &env.python, &log).map_err(fail)?)
-        }
-        None => None,
-    };
-    if a.json {
-        println!("{}", serde_json::json!({ "torch": env, "cuda": cuda }));
-    } else {
-        println!("python {}", env.python.display());
-        println!("torch {}", env.torch_version);
-        if let Some(tk) = cuda {
-            println!("nvcc {}", tk.nvcc.display());
-        }
-    }
-    Ok(0)
 }

@@ -100,6 +100,18 @@ fn stable_abi_hex(v: &crate::config::Version) -> String {
     format!("0x{:016X}", (major << 56) | (minor << 48))
 }
 
+/// Directories (relative to the kernel root) holding binding sources, sorted.
+fn binding_dirs(src: &[String]) -> Vec<String> {
+    let mut dirs: Vec<String> = src
+        .iter()
+        .filter_map(|s| Path::new(s).parent().map(|p| p.to_string_lossy().into_owned()))
+        .filter(|d| !d.is_empty())
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
 /// Whether the variant compiles a native extension.
 pub fn is_native(variant: &Variant) -> bool {
     variant.framework != "torch-noarch"
@@ -181,6 +193,7 @@ pub fn generate(
                 stable_abi_hex => variant.stable_abi.as_ref().map(stable_abi_hex).unwrap_or_default(),
                 backend_define => backend_define(variant.backend),
                 bindings => variant.src.clone(),
+                binding_dirs => binding_dirs(&variant.src),
                 framework_include => variant.include.clone(),
                 framework_cxx_flags => variant.cxx_flags.clone(),
                 kernels => Value::from(minijinja::value::Serde(&kernels)),

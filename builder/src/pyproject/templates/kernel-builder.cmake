@@ -90,7 +90,10 @@ function(kb_device_object target kind src includes cxx_flags device_flags target
     if(NOT KB_NVCC)
       message(FATAL_ERROR "kernel-builder: CUDA sources need KB_NVCC (path to nvcc)")
     endif()
-    list(APPEND _defs -DCUDA_KERNEL)
+    # The defaults of torch.utils.cpp_extension: c10::Half/BFloat16 bring
+    # their own operators, CUDA's would make them ambiguous.
+    list(APPEND _defs -DCUDA_KERNEL -D__CUDA_NO_HALF_OPERATORS__ -D__CUDA_NO_HALF_CONVERSIONS__
+      -D__CUDA_NO_BFLOAT16_CONVERSIONS__ -D__CUDA_NO_HALF2_OPERATORS__)
     set(_arch)
     foreach(_cap IN LISTS targets)
       string(REPLACE "+PTX" "" _base "${_cap}")
@@ -115,7 +118,9 @@ function(kb_device_object target kind src includes cxx_flags device_flags target
     if(NOT KB_HIPCC)
       message(FATAL_ERROR "kernel-builder: ROCm sources need KB_HIPCC (path to hipcc)")
     endif()
-    list(APPEND _defs -DROCM_KERNEL -DUSE_ROCM -D__HIP_PLATFORM_AMD__)
+    # The defaults of torch.utils.cpp_extension for HIP.
+    list(APPEND _defs -DROCM_KERNEL -DUSE_ROCM=1 -D__HIP_PLATFORM_AMD__=1 -DCUDA_HAS_FP16=1
+      -D__HIP_NO_HALF_OPERATORS__=1 -D__HIP_NO_HALF_CONVERSIONS__=1)
     set(_arch)
     foreach(_a IN LISTS targets)
       list(APPEND _arch "--offload-arch=${_a}")

@@ -1,0 +1,487 @@
+//! The local side of an upload: build variants, their metadata, the files to send and their hashes.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use base64::Engine;
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+
+/// Bytes sent to the preupload endpoint so the Hub can tell text from binary.
+pub const SAMPLE_LEN: usize = 512;
+
+/// One file to publish.
+#[derive(Debug, Clone)]
+pub struct LocalFile {
+    /// Path in the repository (`build/<variant>/…`, `benchmarks/…`, `README.md`).
+    pub repo_path: String,
+    pub local: PathBuf,
+    pub size: u64,
+    /// Lowercase hex SHA-256 (the LFS object id).
+    pub sha256: String,
+    /// Lowercase hex git blob id (`sha1("blob <len>\0" + content)`).
+    pub git_oid: String,
+    /// First bytes of the file, for the preupload endpoint.
+    pub sample: Vec<u8>,
+}
+
+impl LocalFile {
+    /// Read and hash `local` once.
+    pub fn hash(repo_path: String, local: &Path) -> Result<LocalFile> {
+        let mut f =
+            File::open(local).with_context(|| format!("{}: cannot open", local.display()))?;
+        let size = f
+            .metadata()
+            .with_context(|| format!("{}: cannot stat", local.display()))?
+            .len();
+        let mut sha = Sha256::new();
+        let mut git = Sha1::new();
+        git.update(format!("blob {size}\0").as_bytes());
+        let mut sample = Vec::with_capacity(SAMPLE_LEN.min(size as usize));
+        let mut buf = vec![0u8; 1 << 16];
+        let mut total = 0u64;
+        loop {
+            let n = f
+                .read(&mut buf)
+                .with_context(|| format!("{}: cannot read", local.display()))?;
+            if n == 0 {
+                break;
+            }
+            sha.update(&buf[..n]);
+            git.update(&buf[..n]);
+            if sample.len() < SAMPLE_LEN {
+                let take = (SAMPLE_LEN - sample.len()).min(n);
+                sample.extend_from_slice(&buf[..take]);
+            }
+            total += n as u64;
+        }
+        if total != size {
+            bail!(
+                "{}: the file changed size while it was read ({size} then {total} bytes); \
+                 wait for the build to finish and run the upload again",
+                local.display()
+            );
+        }
+        Ok(LocalFile {
+            repo_path,
+            local: local.to_path_buf(),
+            size,
+            sha256: hex(&sha.finalize()),
+            git_oid: hex(&git.finalize()),
+            sample,
+        })
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// What a variant's `metadata.json` says that matters for publishing.
+#[derive(Debug, Clone, Default)]
+pub struct VariantMeta {
+    pub version: Option<u64>,
+    pub id: Option<String>,
+    /// Why the build counts as made from uncommitted sources (empty: clean or unknown).
+    pub dirty: Vec<String>,
+    /// Why the build is not compliant (empty: compliant or unknown).
+    pub noncompliant: Vec<String>,
+    /// `digest.files` (relative path → base64 SHA-256), when recorded with algorithm sha256.
+    pub digest: Option<BTreeMap<String, String>>,
+    /// `provenance.kernel.commit`, when recorded.
+    pub kernel_commit: Option<String>,
+    pub notes: Vec<String>,
+}
+
+/// A build variant directory.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    pub name: String,
+    pub dir: PathBuf,
+    pub meta: VariantMeta,
+}
+
+/// Everything found in the kernel directory.
+#[derive(Debug, Clone)]
+pub struct LocalBuild {
+    /// The directory holding the variants (`result/`, `build/` or the kernel directory itself).
+    pub build_dir: PathBuf,
+    pub variants: Vec<Variant>,
+    /// The kernel card to publish as `README.md` on `main`.
+    pub card: Option<PathBuf>,
+    /// `benchmarks/`, when present.
+    pub benchmarks: Option<PathBuf>,
+}
+
+fn is_variant_dir(p: &Path) -> bool {
+    p.is_dir() && p.join("metadata.json").is_file()
+}
+
+/// Find the variants: `result/` (a Nix output link), then `build/`, then the directory itself.
+pub fn discover(kernel_dir: &Path) -> Result<LocalBuild> {
+    if !kernel_dir.is_dir() {
+        bail!(
+            "{}: not a directory; pass the kernel project directory (the one holding `build/`)",
+            kernel_dir.display()
+        );
+    }
+    let candidates = [
+        kernel_dir.join("result"),
+        kernel_dir.join("build"),
+        kernel_dir.to_path_buf(),
+    ];
+    for cand in &candidates {
+        if !cand.is_dir() {
+            continue;
+        }
+        let mut dirs: Vec<(String, PathBuf)> = Vec::new();
+        let entries =
+            std::fs::read_dir(cand).with_context(|| format!("{}: cannot list", cand.display()))?;
+        for e in entries {
+            let e = e.with_context(|| format!("{}: cannot list", cand.display()))?;
+            let path = e.path();
+            let Some(name) = e.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            if name.starts_with('.') || !is_variant_dir(&path) {
+                continue;
+            }
+            dirs.push((name, path));
+        }
+        if dirs.is_empty() {
+            continue;
+        }
+        dirs.sort();
+        let mut variants = Vec::new();
+        for (name, dir) in dirs {
+            check_segment(&name, &dir)?;
+            let meta = read_meta(&dir.join("metadata.json"))?;
+            variants.push(Variant { name, dir, meta });
+        }
+        let card = [
+            kernel_dir.join("result").join("CARD.md"),
+            kernel_dir.join("build").join("CARD.md"),
+            kernel_dir.join("CARD.md"),
+        ]
+        .into_iter()
+        .find(|p| p.is_file());
+        let benchmarks = Some(kernel_dir.join("benchmarks")).filter(|p| p.is_dir());
+        return Ok(LocalBuild {
+            build_dir: cand.clone(),
+            variants,
+            card,
+            benchmarks,
+        });
+    }
+    bail!(
+        "no build variants (directories with a metadata.json) in {}, {} or {}; \
+         build the kernel first (`kernel-builder build`) or pass the directory that holds `build/`",
+        candidates[0].display(),
+        candidates[1].display(),
+        candidates[2].display()
+    )
+}
+
+fn check_segment(name: &str, path: &Path) -> Result<()> {
+    if name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.contains(['/', '\\'])
+        || name.chars().any(|c| c.is_control())
+    {
+        bail!(
+            "{}: the name `{}` cannot be a path on the Hub; rename it",
+            path.display(),
+            name.escape_debug()
+        );
+    }
+    Ok(())
+}
+
+/// Parse the fields of `metadata.json` that publishing cares about.
+pub fn read_meta(path: &Path) -> Result<VariantMeta> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{}: not valid JSON; rebuild the variant to regenerate it",
+            path.display()
+        )
+    })?;
+    let Some(obj) = v.as_object() else {
+        bail!(
+            "{}: expected a JSON object; rebuild the variant to regenerate it",
+            path.display()
+        );
+    };
+    let mut meta = VariantMeta::default();
+    match obj.get("version") {
+        None | Some(serde_json::Value::Null) => {}
+        Some(x) => match x.as_u64() {
+            Some(n) => meta.version = Some(n),
+            None => bail!(
+                "{}: key `version` must be a non-negative integer, found {x}; \
+                 set `[general] version` in build.toml and rebuild",
+                path.display()
+            ),
+        },
+    }
+    meta.id = obj.get("id").and_then(|x| x.as_str()).map(str::to_string);
+    if let Some(id) = &meta.id {
+        if id.ends_with("_dirty") {
+            meta.dirty.push(format!(
+                "its ops id `{id}` ends in `_dirty` (built from uncommitted sources)"
+            ));
+        }
+    }
+    let prov = obj.get("provenance");
+    let flag = |section: &str| {
+        prov.and_then(|p| p.get(section))
+            .and_then(|s| s.get("dirty"))
+            .and_then(|d| d.as_bool())
+    };
+    if flag("kernel") == Some(true) {
+        meta.dirty
+            .push("provenance.kernel.dirty is true (the kernel had uncommitted changes)".into());
+    }
+    if flag("kernel-builder") == Some(true) {
+        meta.dirty.push(
+            "provenance.kernel-builder.dirty is true (kernel-builder was built from uncommitted sources)"
+                .into(),
+        );
+    }
+    if prov.is_none() {
+        meta.notes.push("no provenance recorded".into());
+    }
+    meta.kernel_commit = prov
+        .and_then(|p| p.get("kernel"))
+        .and_then(|k| k.get("commit"))
+        .and_then(|c| c.as_str())
+        .map(str::to_string);
+    if let Some(bi) = obj.get("build-info") {
+        if bi.get("compliant").and_then(|c| c.as_bool()) == Some(false) {
+            meta.noncompliant
+                .push("build-info.compliant is false".into());
+        }
+        if let Some(kind) = bi.get("kind").and_then(|k| k.as_str()) {
+            if kind == "development" {
+                meta.noncompliant.push(
+                    "build-info.kind is \"development\" (host toolchain, not a Nix build)".into(),
+                );
+            }
+        }
+        if let Some(f) = bi.get("abi-findings").and_then(|f| f.as_array()) {
+            if !f.is_empty() {
+                meta.noncompliant.push(format!(
+                    "build-info.abi-findings lists {} finding(s)",
+                    f.len()
+                ));
+            }
+        }
+    }
+    if let Some(d) = obj.get("digest") {
+        let algo = d.get("algorithm").and_then(|a| a.as_str()).unwrap_or("");
+        if algo == "sha256" {
+            let mut files = BTreeMap::new();
+            if let Some(map) = d.get("files").and_then(|f| f.as_object()) {
+                for (k, v) in map {
+                    let Some(s) = v.as_str() else {
+                        bail!(
+                            "{}: `digest.files.{k}` must be a string; run `kernel-builder hash` to rewrite the digests",
+                            path.display()
+                        );
+                    };
+                    files.insert(k.clone(), s.to_string());
+                }
+            }
+            meta.digest = Some(files);
+        } else {
+            meta.notes.push(format!(
+                "digest algorithm `{algo}` is not sha256; file digests not verified"
+            ));
+        }
+    }
+    Ok(meta)
+}
+
+/// True for files that are never published: Python bytecode and editor/OS droppings.
+fn skipped(name: &str, is_dir: bool) -> bool {
+    if name.starts_with('.') {
+        return true;
+    }
+    if is_dir {
+        return name == "__pycache__";
+    }
+    name.ends_with(".pyc") || name.ends_with(".pyo")
+}
+
+/// All publishable files under `root`, as sorted `(relative path with '/', absolute path)`.
+/// Symbolic links are followed (Nix outputs are links into the store).
+pub fn walk(root: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    walk_into(root, "", &mut out, 0)?;
+    out.sort();
+    Ok(out)
+}
+
+fn walk_into(dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf)>, depth: u32) -> Result<()> {
+    if depth > 64 {
+        bail!(
+            "{}: directories nested more than 64 levels (a symbolic link loop?)",
+            dir.display()
+        );
+    }
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("{}: cannot list", dir.display()))?;
+    for e in entries {
+        let e = e.with_context(|| format!("{}: cannot list", dir.display()))?;
+        let path = e.path();
+        let name = match e.file_name().into_string() {
+            Ok(n) => n,
+            Err(n) => bail!(
+                "{}: the file name {:?} is not UTF-8 and cannot be a path on the Hub; rename it",
+                dir.display(),
+                n
+            ),
+        };
+        let md = std::fs::metadata(&path).with_context(|| {
+            format!("{}: cannot stat (a broken symbolic link?)", path.display())
+        })?;
+        if skipped(&name, md.is_dir()) {
+            continue;
+        }
+        check_segment(&name, &path)?;
+        let rel = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        if md.is_dir() {
+            walk_into(&path, &rel, out, depth + 1)?;
+        } else if md.is_file() {
+            out.push((rel, path));
+        }
+    }
+    Ok(())
+}
+
+/// Compare a variant's files with the digests recorded in its metadata.
+/// Returns errors (mismatches, missing files) and warnings (files not covered).
+pub fn verify_digest(variant: &Variant, files: &[LocalFile]) -> (Vec<String>, Vec<String>) {
+    let Some(digest) = &variant.meta.digest else {
+        return (Vec::new(), Vec::new());
+    };
+    let prefix = format!("build/{}/", variant.name);
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let by_rel: BTreeMap<&str, &LocalFile> = files
+        .iter()
+        .filter_map(|f| f.repo_path.strip_prefix(&prefix).map(|r| (r, f)))
+        .collect();
+    for (rel, want) in digest {
+        match by_rel.get(rel.as_str()) {
+            None => errors.push(format!(
+                "{}: `{rel}` is listed in metadata.json's digest but missing",
+                variant.name
+            )),
+            Some(f) => {
+                let ours = from_hex(&f.sha256);
+                if decode_b64(want).as_deref() != Some(ours.as_slice()) {
+                    errors.push(format!(
+                        "{}: `{rel}` does not match the SHA-256 recorded in metadata.json (changed after the build)",
+                        variant.name
+                    ));
+                }
+            }
+        }
+    }
+    for rel in by_rel.keys() {
+        if *rel != "metadata.json" && !digest.contains_key(*rel) {
+            warnings.push(format!(
+                "{}: `{rel}` is not covered by metadata.json's digest",
+                variant.name
+            ));
+        }
+    }
+    (errors, warnings)
+}
+
+fn from_hex(s: &str) -> Vec<u8> {
+    (0..s.len() / 2)
+        .filter_map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok())
+        .collect()
+}
+
+fn decode_b64(s: &str) -> Option<Vec<u8>> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|e| e.decode(s.trim()).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_match_git_and_sha256() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"hello\n").unwrap();
+        let f = LocalFile::hash("f".into(), &p).unwrap();
+        // `git hash-object` of "hello\n".
+        assert_eq!(f.git_oid, "ce013625030ba8dba906f756967f9e9ca394464a");
+        assert_eq!(
+            f.sha256,
+            "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
+        );
+        assert_eq!(f.sample, b"hello\n");
+        assert_eq!(f.size, 6);
+    }
+
+    #[test]
+    fn metadata_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("metadata.json");
+        std::fs::write(
+            &p,
+            r#"{"id":"_x_cpu_abc_dirty","version":3,
+                "provenance":{"kernel":{"commit":"c","dirty":true},"kernel-builder":{"dirty":false}},
+                "build-info":{"kind":"development","compliant":false,"abi-findings":[{"x":1}]},
+                "digest":{"algorithm":"sha256","files":{"a":"b"}}}"#,
+        )
+        .unwrap();
+        let m = read_meta(&p).unwrap();
+        assert_eq!(m.version, Some(3));
+        assert_eq!(m.dirty.len(), 2);
+        assert_eq!(m.noncompliant.len(), 3);
+        assert_eq!(m.kernel_commit.as_deref(), Some("c"));
+        assert_eq!(m.digest.unwrap().len(), 1);
+        std::fs::write(&p, r#"{"version":"1"}"#).unwrap();
+        let e = read_meta(&p).unwrap_err().to_string();
+        assert!(e.contains("`version`"), "{e}");
+    }
+
+    #[test]
+    fn walk_skips_bytecode_and_hidden() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("sub/__pycache__")).unwrap();
+        std::fs::write(d.join("sub/__pycache__/x.cpython-312.pyc"), "").unwrap();
+        std::fs::write(d.join("sub/a.py"), "").unwrap();
+        std::fs::write(d.join(".DS_Store"), "").unwrap();
+        std::fs::write(d.join("b.pyc"), "").unwrap();
+        std::fs::write(d.join("c.so"), "").unwrap();
+        let rels: Vec<String> = walk(d).unwrap().into_iter().map(|(r, _)| r).collect();
+        assert_eq!(rels, ["c.so", "sub/a.py"]);
+    }
+}

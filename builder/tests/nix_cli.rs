@@ -1,0 +1,243 @@
+//! The Nix-facing CLI: `doctor` (each problem with its fix), `devshell` /
+//! `testshell` when Nix is missing or unsafe, `ci-matrix`, `plan --write`.
+//! A fake `nix` on PATH stands in for the installation states.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_kernel-builder");
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A PATH with a fake `nix` printing `version` and `config`, plus the
+/// basic tools (sh, git, python...) from the host.
+fn fake_nix(dir: &Path, version: &str, config: &str) -> String {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(dir.join("config"), config).unwrap();
+    let script = format!(
+        "#!/bin/sh\ncase \"$*\" in\n  --version) echo 'nix (Nix) {version}' ;;\n  *show-config*|*'config show'*) cat '{}' ;;\n  *) echo \"fake nix: $*\" >&2; exit 3 ;;\nesac\n",
+        dir.join("config").display()
+    );
+    let nix = bin.join("nix");
+    std::fs::write(&nix, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&nix, std::fs::Permissions::from_mode(0o755)).unwrap();
+    format!("{}:/usr/bin:/bin", bin.display())
+}
+
+fn run(path_env: &str, args: &[&str], cwd: &Path) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .env("PATH", path_env)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn checks(json: &str) -> Vec<Value> {
+    serde_json::from_str(json).unwrap()
+}
+
+fn find<'a>(c: &'a [Value], name: &str) -> &'a Value {
+    c.iter()
+        .find(|x| x["name"] == name)
+        .unwrap_or_else(|| panic!("no check `{name}` in {c:?}"))
+}
+
+#[test]
+fn doctor_reports_each_problem_with_a_fix() {
+    let d = tempfile::tempdir().unwrap();
+    // Sandbox off, flakes off, a cache without its key.
+    let path = fake_nix(
+        d.path(),
+        "2.24.9",
+        "sandbox = false\nexperimental-features = nix-command\nsubstituters = https://cache.nixos.org/ https://kernels.cachix.org\ntrusted-public-keys = cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=\nmax-jobs = 4\ncores = 0\n",
+    );
+    let (code, out, err) = run(&path, &["doctor", "--json"], d.path());
+    assert_eq!(code, 1, "{err}");
+    let c = checks(&out);
+    assert_eq!(find(&c, "version")["status"], "ok");
+    if cfg!(target_os = "linux") {
+        let s = find(&c, "sandbox");
+        assert_eq!(s["status"], "fail");
+        assert!(s["fix"].as_str().unwrap().contains("sandbox = true"), "{s}");
+    }
+    let f = find(&c, "flakes");
+    assert_eq!(f["status"], "warn");
+    assert!(f["fix"]
+        .as_str()
+        .unwrap()
+        .contains("experimental-features = nix-command flakes"));
+    let subs: Vec<&Value> = c.iter().filter(|x| x["name"] == "substituter").collect();
+    assert_eq!(subs.len(), 2);
+    assert_eq!(subs[0]["status"], "ok");
+    assert_eq!(subs[1]["status"], "warn");
+    assert!(subs[1]["fix"]
+        .as_str()
+        .unwrap()
+        .contains("kernels.cachix.org-1:"));
+    assert_eq!(find(&c, "max-jobs")["detail"], "4");
+    assert!(find(&c, "Nix store")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("GiB free"));
+    assert!(c
+        .iter()
+        .any(|x| x["area"] == "local" && x["name"] == "python"));
+
+    // A healthy installation: no failure from the Nix side.
+    let good = tempfile::tempdir().unwrap();
+    let path = fake_nix(
+        good.path(),
+        "2.28.4",
+        "sandbox = true\nexperimental-features = nix-command flakes\nsubstituters = https://cache.nixos.org/\ntrusted-public-keys = cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=\n",
+    );
+    let (_, out, _) = run(&path, &["doctor", "--json"], good.path());
+    let c = checks(&out);
+    assert!(
+        c.iter()
+            .filter(|x| x["area"] == "nix")
+            .all(|x| x["status"] != "fail" && x["status"] != "warn"),
+        "{c:?}"
+    );
+
+    // Too old, and absent.
+    let old = tempfile::tempdir().unwrap();
+    let path = fake_nix(old.path(), "2.3.16", "sandbox = true\n");
+    let (code, out, _) = run(&path, &["doctor"], old.path());
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("[FAIL] version: Nix 2.3.16") && out.contains("fix: upgrade to Nix >= 2.8"),
+        "{out}"
+    );
+    let none = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(none.path().join("bin")).unwrap();
+    let (code, out, _) = run(
+        &format!("{}/bin", none.path().display()),
+        &["doctor"],
+        none.path(),
+    );
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("[FAIL] nix: not installed") && out.contains("https://nixos.org/download"),
+        "{out}"
+    );
+}
+
+fn kernel_copy(d: &Path) -> PathBuf {
+    let k = d.join("kernel");
+    let src = repo().join("builder/tests/fixtures/all-backends");
+    let st = Command::new("cp")
+        .arg("-r")
+        .arg(&src)
+        .arg(&k)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    k
+}
+
+#[test]
+fn shells_explain_how_to_fix_nix() {
+    let d = tempfile::tempdir().unwrap();
+    let k = kernel_copy(d.path());
+    let empty = d.path().join("empty-bin");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (code, _, err) = run(
+        &empty.display().to_string(),
+        &["devshell", k.to_str().unwrap()],
+        d.path(),
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("Nix is not installed") && err.contains("--local"),
+        "{err}"
+    );
+    if cfg!(target_os = "linux") {
+        let path = fake_nix(&d.path().join("off"), "2.28.4", "sandbox = false\n");
+        let (code, _, err) = run(&path, &["testshell", k.to_str().unwrap()], d.path());
+        assert_eq!(code, 1);
+        assert!(
+            err.contains("sandbox is off") && err.contains("sandbox = true"),
+            "{err}"
+        );
+    }
+    // Nix is fine but the kernel has no flake.nix: the fix is named, and the
+    // plan file was refreshed on the way.
+    let path = fake_nix(&d.path().join("ok"), "2.28.4", "sandbox = true\n");
+    let (code, _, err) = run(&path, &["devshell", k.to_str().unwrap()], d.path());
+    assert_eq!(code, 1);
+    assert!(err.contains("has no flake.nix"), "{err}");
+    assert!(k.join("kernel-plan.json").is_file());
+    let (code, _, err) = run(
+        &path,
+        &["devshell", k.to_str().unwrap(), "--variant", "torch999-cpu"],
+        d.path(),
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("not a variant"), "{err}");
+}
+
+#[test]
+fn ci_matrix_lists_one_job_per_variant() {
+    let d = tempfile::tempdir().unwrap();
+    let k = kernel_copy(d.path());
+    let out = Command::new(BIN)
+        .args(["ci-matrix", "--json"])
+        .arg(&k)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let jobs: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let listed = Command::new(BIN)
+        .args(["list-variants", "--json"])
+        .arg(&k)
+        .output()
+        .unwrap();
+    let variants: Vec<Value> = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(jobs.len(), variants.len());
+    for j in &jobs {
+        let backend = j["backend"].as_str().unwrap();
+        let accel = j["needs-accelerator"].as_bool().unwrap();
+        assert_eq!(accel, matches!(backend, "cuda" | "rocm" | "xpu"), "{j}");
+        assert!(!j["build-runner"].as_array().unwrap().is_empty());
+        if backend == "cuda" {
+            assert!(j["test-runner"]
+                .as_array()
+                .unwrap()
+                .contains(&Value::from("gpu-nvidia")));
+        }
+        assert_eq!(
+            j["test-attr"],
+            format!(
+                "packages.{}.ciTests.{}",
+                j["system"].as_str().unwrap(),
+                j["variant"].as_str().unwrap()
+            )
+        );
+    }
+    let out = Command::new(BIN)
+        .args(["ci-matrix", "--system", "aarch64-darwin"])
+        .arg(&k)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("macos-15") && text.lines().last().unwrap().ends_with("job(s)"),
+        "{text}"
+    );
+    assert!(!text.contains("x86_64-linux"), "{text}");
+}

@@ -1,0 +1,23 @@
+{
+  description = "A Hugging Face Hub kernel";
+
+  inputs.kernel-builder.url = "github:huggingface/kernel-builder";
+
+  outputs =
+    { self, kernel-builder }:
+    kernel-builder.lib.genKernelFlakeOutputs {
+      inherit self;
+      path = ./.;
+
+      # Python packages for tests and shells (not part of the kernel):
+      # pythonCheckInputs = ps: [ ps.numpy ];
+
+      # Build only these torch versions in `bundle` (all stay available as
+      # `redistributable.<variant>`):
+      # torchVersions = [ "2.15" ];
+
+      # Kernels that cannot import without a GPU (e.g. `triton.autotune`)
+      # may skip the get_kernel check. Not recommended.
+      # doGetKernelCheck = false;
+    };
+}
