@@ -21,6 +21,12 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
+# The shared Torch 2.15 environment of the local build (ci/env.sh), unless
+# KB_VENV is given.
+if [ -z "${KB_VENV:-}" ] && [ -f ci/env.sh ]; then
+  # shellcheck source=/dev/null
+  . ci/env.sh
+fi
 KB_VENV=${KB_VENV:-$HOME/.cache/kernel-builder/ci-venv}
 KB_CUDA_PREFIX=${KB_CUDA_PREFIX:-$HOME/.cache/kernel-builder/cuda-13.2}
 KB_JOBS=${KB_JOBS:-2}
@@ -32,10 +38,9 @@ step() { printf '\n== examples: %s\n' "$*"; }
 
 step "toolchains"
 if ! "$py" -c 'import torch, kernels, pytest; assert torch.__version__.startswith("2.15.")' 2>/dev/null; then
-  echo "creating $KB_VENV (torch 2.15, kernels, pytest)"
-  python3 -m venv "$KB_VENV"
-  "$py" -m pip install -q --upgrade pip
-  "$py" -m pip install -q "torch==2.15.0" kernels pytest
+  echo "installing torch 2.15, kernels, pytest into $KB_VENV"
+  [ -x "$py" ] || python3 -m venv "$KB_VENV"
+  "$py" -m pip install -q "torch==2.15.*" kernels pytest
 fi
 "$py" -c 'import torch, kernels; print(f"python env: {torch.__version__=} {kernels.__version__=}")'
 
@@ -58,8 +63,10 @@ if ! command -v hipcc >/dev/null 2>&1 || ! dpkg -s hipcc libamdhip64-dev rocm-de
 fi
 hipcc --version 2>/dev/null | head -1 || true
 
-cargo build --locked -q -p kernel-builder
-kb=$root/target/debug/kernel-builder
+if [ -z "${kb:-}" ]; then
+  cargo build --locked -q -p kernel-builder
+  kb=$root/target/debug/kernel-builder
+fi
 
 step "check-config"
 for ex in "${examples[@]}"; do

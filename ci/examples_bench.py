@@ -97,7 +97,7 @@ def main():
                     problems.append(f"{label}: kernel {kernel_ms:.3f} ms is more than {args.max_slowdown}x eager {eager_ms:.3f} ms")
             rows.append((label, kernel_ms, eager_ms))
 
-    print(f"{args.example.name} on {args.backend} ({torch.get_num_threads()} threads, torch {torch.__version__}), mean of {args.iterations} calls:")
+    print(f"{args.example.resolve().name} on {args.backend} ({torch.get_num_threads()} threads, torch {torch.__version__}), mean of {args.iterations} calls:")
     print(f"  {'workload':40s} {'kernel ms':>10s} {'eager ms':>10s} {'speedup':>8s}")
     for label, k, e in rows:
         speedup = f"{e / k:7.2f}x" if e else ""

@@ -13,7 +13,7 @@ elapsed() { python3 -c "print(f'{$2 - $1:.2f}')"; }
 echo "-- clean build of examples/relu ($cpu, $cu)"
 rm -rf examples/relu/build examples/relu/.kernel-builder
 t0=$(now)
-"$kb" build examples/relu --variant "$cpu" --variant "$cu" 2>&1 | tee /tmp/kb-build.log
+"$kb" build --local examples/relu --variant "$cpu" --variant "$cu" 2>&1 | tee /tmp/kb-build.log
 t1=$(now)
 clean=$(elapsed "$t0" "$t1")
 test -d "examples/relu/build/$cpu" && test -d "examples/relu/build/$cu"
@@ -57,13 +57,13 @@ print("metadata marks both as development builds")
 PY
 
 echo "-- no-op rebuild"
-t0=$(now); "$kb" build examples/relu --variant "$cpu" --variant "$cu" 2>&1 | tee /tmp/kb-noop.log; t1=$(now)
+t0=$(now); "$kb" build --local examples/relu --variant "$cpu" --variant "$cu" 2>&1 | tee /tmp/kb-noop.log; t1=$(now)
 noop=$(elapsed "$t0" "$t1")
 grep -c "up to date" /tmp/kb-noop.log | grep -q 2
 
 echo "-- one-file change: touching one source recompiles only that file"
 touch examples/relu/relu_cpu/relu_cpu.cpp
-t0=$(now); "$kb" build examples/relu --variant "$cpu" -L > /tmp/kb-onefile.log 2>&1; t1=$(now)
+t0=$(now); "$kb" build --local examples/relu --variant "$cpu" -L > /tmp/kb-onefile.log 2>&1; t1=$(now)
 onefile=$(elapsed "$t0" "$t1")
 tail -3 /tmp/kb-onefile.log
 compiled=$(grep -c "Building CXX object" /tmp/kb-onefile.log || true)
@@ -74,11 +74,11 @@ work=$(mktemp -d)
 cp -r examples/relu "$work/relu"
 rm -rf "$work/relu/build" "$work/relu/.kernel-builder"
 sed -i 's/^src = \["relu_cuda\/relu.cu"\]/src = ["relu_cuda\/relu.cu"]\ncuda-capabilities = ["8.0"]/' "$work/relu/build.toml"
-"$kb" build "$work/relu" --variant "$cpu" --variant "$cu" >/dev/null 2>&1
+"$kb" build --local "$work/relu" --variant "$cpu" --variant "$cu" >/dev/null 2>&1
 before=$(cd "$work/relu/build" && find . -type f -exec sha256sum {} + | sort | sha256sum)
 echo "this is not C++;" >> "$work/relu/relu_cpu/relu_cpu.cpp"
 set +e
-"$kb" build "$work/relu" --variant "$cpu" --variant "$cu" > /tmp/kb-bad.log 2>&1
+"$kb" build --local "$work/relu" --variant "$cpu" --variant "$cu" > /tmp/kb-bad.log 2>&1
 rc=$?
 set -e
 cat /tmp/kb-bad.log | tail -15
@@ -89,7 +89,7 @@ after=$(cd "$work/relu/build" && find . -type f -exec sha256sum {} + | sort | sh
 [ "$before" = "$after" ] || { echo "build/ changed after a failed build" >&2; exit 1; }
 
 echo "-- a killed build keeps the previous build"
-"$kb" build "$work/relu" --variant "$cpu" > /dev/null 2>&1 & pid=$!
+"$kb" build --local "$work/relu" --variant "$cpu" > /dev/null 2>&1 & pid=$!
 sleep 2; kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
 after=$(cd "$work/relu/build" && find . -type f -exec sha256sum {} + | sort | sha256sum)
 [ "$before" = "$after" ] || { echo "build/ changed after a killed build" >&2; exit 1; }

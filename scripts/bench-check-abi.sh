@@ -13,6 +13,7 @@
 #   through auditwheel's own functions on the file directly, i.e. without the
 #   time `auditwheel show` would spend unpacking a 430 MB wheel.
 # - cat: `cat FILE > /dev/null`, reading every byte from the page cache.
+# Paths must not contain spaces (hyperfine -N splits commands on whitespace).
 # Goals: kernel-builder >= 10x faster than auditwheel, <= 2x the cat time.
 #
 # Usage: scripts/bench-check-abi.sh [LIBTORCH_CPU_SO]
@@ -84,10 +85,12 @@ echo "auditwheel: $("$py" -m pip show auditwheel 2>/dev/null | sed -n 's/^Versio
 "$py" "$tmp/auditwheel_analysis.py" "$lib"
 "$kb" check-abi "$lib" | tail -1
 
-hyperfine --warmup 1 --runs 3 --ignore-failure --export-json "$tmp/bench.json" \
-  -n kernel-builder "$kb check-abi '$lib'" \
-  -n auditwheel "$py '$tmp/auditwheel_analysis.py' '$lib'" \
-  -n cat "cat '$lib' > /dev/null"
+# -N: no intermediate shell (the check-abi run is a few ms); --output=null
+# sends every command's stdout to /dev/null (so `cat FILE` is `cat FILE > /dev/null`).
+hyperfine -N --output=null --warmup 1 --runs 3 --ignore-failure --export-json "$tmp/bench.json" \
+  -n kernel-builder "$kb check-abi $lib" \
+  -n auditwheel "$py $tmp/auditwheel_analysis.py $lib" \
+  -n cat "cat $lib"
 
 python3 - "$tmp/bench.json" <<'PY'
 import json, sys

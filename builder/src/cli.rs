@@ -89,7 +89,7 @@ pub struct KernelDirArg {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Directory to initialize (defaults to current directory)
+    /// Directory to initialize (default: `./REPO` for `--name OWNER/REPO` unless the current directory is named REPO, else the current directory)
     pub path: Option<PathBuf>,
     /// The kernel's license
     #[arg(long, default_value = "Apache-2.0")]
@@ -97,7 +97,7 @@ pub struct InitArgs {
     /// Name of the kernel repo (e.g. `drbh/my-kernel`)
     #[arg(long, value_name = "OWNER/REPO")]
     pub name: Option<String>,
-    /// Backends to enable (`all`, `cpu`, `cuda`, `metal`, `neuron`, `rocm`, `xpu`)
+    /// Backends to scaffold (`all`, `cpu`, `cuda`, `metal`, `rocm`, `xpu`; default: `cuda`, or `metal` on macOS)
     #[arg(long, num_args = 1.., value_delimiter = ',')]
     pub backends: Vec<String>,
     /// Overwrite existing scaffold files (preserves other files)

@@ -96,11 +96,15 @@ fn signature(a: &Arg) -> String {
         .join(", ")
 }
 
-fn describe(a: &Arg) -> String {
-    let mut parts = Vec::new();
-    if let Some(h) = a.get_long_help().or(a.get_help()) {
-        parts.push(text(&h.to_string()));
-    }
+/// The help text of an argument and its extra facts (possible values,
+/// default, environment variable).
+fn describe(a: &Arg) -> (String, Vec<String>) {
+    let help = a
+        .get_long_help()
+        .or(a.get_help())
+        .map(|h| text(&h.to_string()))
+        .unwrap_or_default();
+    let mut facts = Vec::new();
     let possible: Vec<String> = a
         .get_possible_values()
         .iter()
@@ -109,7 +113,7 @@ fn describe(a: &Arg) -> String {
         .collect();
     // Flags have the implicit possible values `true`/`false`: not useful.
     if !possible.is_empty() && takes_values(a) {
-        parts.push(format!("Possible values: {}.", possible.join(", ")));
+        facts.push(format!("Possible values: {}.", possible.join(", ")));
     }
     let defaults: Vec<String> = a
         .get_default_values()
@@ -117,25 +121,27 @@ fn describe(a: &Arg) -> String {
         .map(|d| format!("`{}`", d.to_string_lossy()))
         .collect();
     if !defaults.is_empty() && takes_values(a) {
-        parts.push(format!("Default: {}.", defaults.join(", ")));
+        facts.push(format!("Default: {}.", defaults.join(", ")));
     }
     if let Some(env) = a.get_env() {
-        parts.push(format!(
+        facts.push(format!(
             "Environment variable: `{}`.",
             env.to_string_lossy()
         ));
     }
-    parts.join(" ")
+    (help, facts)
 }
 
 fn arg_item(out: &mut String, a: &Arg) {
-    let desc = describe(a);
-    if desc.is_empty() {
+    let (help, facts) = describe(a);
+    if help.is_empty() {
         let _ = writeln!(out, "- {}", signature(a));
     } else {
         // Indent continuation lines so paragraphs stay in the list item.
-        let desc = desc.replace('\n', "\n  ");
-        let _ = writeln!(out, "- {}: {desc}", signature(a));
+        let _ = writeln!(out, "- {}: {}", signature(a), help.replace('\n', "\n  "));
+    }
+    if !facts.is_empty() {
+        let _ = writeln!(out, "\n  {}\n", facts.join(" "));
     }
 }
 
@@ -202,6 +208,10 @@ fn render(root: &mut Command) -> String {
             }
         }
     }
+    // Items with a facts paragraph end in a blank line: never leave two.
+    while out.contains("\n\n\n") {
+        out = out.replace("\n\n\n", "\n\n");
+    }
     out
 }
 
@@ -214,15 +224,14 @@ mod tests {
         let md = markdown();
         assert!(md.contains("## `kernel-builder init`"));
         assert!(md.contains("## `kernel-builder skills add`"));
-        assert!(
-            md.contains("`--license <LICENSE>`: The kernel's license Default: `Apache-2.0`.")
-                || md.contains("Default: `Apache-2.0`.")
-        );
-        assert!(md.contains("`--skill <SKILL>`"));
+        assert!(md.contains(
+            "- `--license <LICENSE>`: The kernel's license\n\n  Default: `Apache-2.0`.\n"
+        ));
         assert!(md.contains("`cpu-kernels`"));
-        assert!(md.contains("`-L`, `--print-build-logs`") || md.contains("`-L`"));
+        assert!(md.contains("- `-L`, `--print-build-logs`: "));
         assert!(!md.contains("`--help`"));
         assert!(!md.contains("## `kernel-builder help`"));
+        assert!(!md.contains("\n\n\n"));
         // Deterministic.
         assert_eq!(md, markdown());
     }

@@ -40,15 +40,6 @@ impl From<anyhow::Error> for Failure {
 
 pub type CmdResult = Result<u8, Failure>;
 
-fn not_yet(command: &str, issue: &str) -> CmdResult {
-    Err(Failure::new(
-        2,
-        format!(
-            "error: `kernel-builder {command}` is not yet implemented (tracked in issue {issue})"
-        ),
-    ))
-}
-
 pub fn run(cli: Cli) -> CmdResult {
     match cli.command {
         Command::Completions { shell } => {
@@ -66,7 +57,7 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::CiMatrix(a) => crate::ci_matrix::run(a),
         Command::Nix { command } => crate::backends::nix::run(command),
         Command::Init(a) => crate::init::run(&a).map(|_| 0).map_err(Failure::from),
-        Command::Build(a) | Command::BuildAndCopy(a) => crate::backends::local::build(&a),
+        Command::Build(a) | Command::BuildAndCopy(a) => build(&a),
         Command::BuildAndUpload(a) => build_and_upload(a),
         Command::Upload(a) => crate::hub::upload_command(a),
         Command::CheckAbi(a) => crate::checks::abi::command(a),
@@ -75,7 +66,9 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::CleanPyproject(a) => clean_pyproject(a),
         Command::Devshell(a) => crate::backends::nix::devshell(&a),
         Command::Testshell(a) => crate::backends::nix::testshell(&a),
-        Command::Skills { command: SkillsCommand::Add(a) } => crate::skills::run_add(&a).map(|_| 0).map_err(Failure::from),
+        Command::Skills {
+            command: SkillsCommand::Add(a),
+        } => crate::skills::run_add(&a).map(|_| 0).map_err(Failure::from),
         Command::FillCard(a) => crate::card::run(&a).map(|_| 0).map_err(Failure::from),
         Command::Hash(a) => crate::checks::hash::command(a),
         Command::Verify(a) => crate::checks::verify::command(a),
@@ -406,9 +399,40 @@ fn clean_pyproject(a: CleanPyprojectArgs) -> CmdResult {
 
 /// Build (checks run as part of every variant build), then upload `build/`.
 fn build_and_upload(a: BuildAndUploadArgs) -> CmdResult {
-    crate::backends::local::build(&a.build)?;
-    let dir = a.build.kernel_dir.clone().unwrap_or_else(|| std::path::PathBuf::from("."));
+    build(&a.build)?;
+    let dir = a
+        .build
+        .kernel_dir
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from("."));
     let summary = crate::hub::upload(&a.hub, &dir)?;
     crate::hub::print_summary(&summary, &a.hub);
     Ok(0)
+}
+
+/// Build with Nix when it is usable and the kernel has a flake; otherwise (or
+/// with `--local`) make a development build with the host toolchain, saying why.
+fn build(a: &BuildArgs) -> CmdResult {
+    use crate::backends::{local, nix};
+    if a.local {
+        return local::build(a);
+    }
+    let has_flake = config::build_toml_path(a.kernel_dir.as_deref()).parent().map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d }).is_some_and(|d| d.join("flake.nix").is_file());
+    match nix::nix_available() {
+        Ok(_) if has_flake => nix::build(a),
+        Ok(_) => {
+            eprintln!("note: this kernel has no flake.nix (`kernel-builder init` writes one); making a development build with the host toolchain");
+            local::build(a)
+        }
+        Err(problem) => {
+            let why = problem.to_string();
+            let first = why.lines().next().unwrap_or_default();
+            eprintln!("note: not using Nix: {first}");
+            for line in why.lines().skip(1) {
+                eprintln!("  {}", line.trim());
+            }
+            eprintln!("note: making a development build with the host toolchain (not Hub-compliant); pass --local to skip this check");
+            local::build(a)
+        }
+    }
 }

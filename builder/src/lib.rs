@@ -3,8 +3,8 @@
 
 pub mod backends;
 pub mod card;
-pub mod ci_matrix;
 pub mod checks;
+pub mod ci_matrix;
 pub mod cli;
 pub mod clidoc;
 pub mod commands;

@@ -240,6 +240,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn names_match_the_cli_values() {
+        use clap::ValueEnum;
+        for s in ALL {
+            assert_eq!(s.to_possible_value().unwrap().get_name(), name(s));
+        }
+        assert_eq!(Skill::value_variants().len(), ALL.len());
+    }
+
+    #[test]
     fn every_skill_file_is_embedded_and_named() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../skills");
         let mut on_disk = Vec::new();

@@ -88,6 +88,7 @@ const CPU_SCAFFOLD: &[&str] = &[
     "build.toml",
     "example.py",
     "flake.nix",
+    "kernel-plan.json",
     "my_relu_cpu/my_relu.cpp",
     "tests/__init__.py",
     "tests/conftest.py",
@@ -141,6 +142,9 @@ fn cpu_scaffold_passes_check_config_and_lists_variants() {
 
     let o = ok(run(&s, &dir, &["check-config"]));
     assert!(String::from_utf8_lossy(&o.stdout).contains("is valid"));
+    // The plan file for the flake is current.
+    let o = ok(run(&s, &dir, &["plan", "--write"]));
+    assert!(stderr(&o).contains("is up to date"), "{}", stderr(&o));
     let o = ok(run(&s, &dir, &["list-variants"]));
     let variants = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(variants.lines().count() >= 2, "{variants}");
@@ -345,7 +349,7 @@ fn overwrite_replaces_scaffold_files_and_keeps_user_files() {
         &["init", "relu", "--name", "org/relu", "--backends", "cpu"],
     ));
     assert!(
-        stderr(&o).contains("0 created, 0 overwritten, 15 unchanged"),
+        stderr(&o).contains("0 created, 0 overwritten, 16 unchanged"),
         "{}",
         stderr(&o)
     );
@@ -378,7 +382,7 @@ fn overwrite_replaces_scaffold_files_and_keeps_user_files() {
         ],
     ));
     assert!(
-        stderr(&o).contains("0 created, 1 overwritten, 14 unchanged"),
+        stderr(&o).contains("0 created, 1 overwritten, 15 unchanged"),
         "{}",
         stderr(&o)
     );

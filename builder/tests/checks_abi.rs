@@ -80,7 +80,12 @@ fn symbols_of(report: &Value, kind: &str) -> Vec<String> {
 }
 
 fn text(path: &Path, flags: &[&str]) -> (i32, String) {
-    let out = kb().arg("check-abi").arg(path).args(flags).output().unwrap();
+    let out = kb()
+        .arg("check-abi")
+        .arg(path)
+        .args(flags)
+        .output()
+        .unwrap();
     (
         out.status.code().unwrap(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -172,11 +177,23 @@ fn non_whitelisted_library_is_named() {
         "int foo(void) { return 42; }\n",
         &["-Wl,-soname,libfoo.so"],
     );
+    // libz.so.1 is on the whitelist: linking it is fine (when zlib1g-dev is installed).
+    let have_libz = [
+        "/usr/lib/x86_64-linux-gnu/libz.so",
+        "/usr/lib/aarch64-linux-gnu/libz.so",
+        "/usr/lib/libz.so",
+    ]
+    .iter()
+    .any(|p| Path::new(p).exists());
+    let mut flags = vec!["-L.", "-Wl,--no-as-needed", "-lfoo"];
+    if have_libz {
+        flags.push("-lz");
+    }
     let so = gcc_so(
         tmp.path(),
         "uses_foo.abi3.so",
         "extern int foo(void);\nint bar(void) { return foo(); }\n",
-        &["-L.", "-Wl,--no-as-needed", "-lfoo", "-lz"],
+        &flags,
     );
     let (code, report) = check_json(&so, &[]);
     assert_eq!(code, 1, "{report:#}");
@@ -188,8 +205,14 @@ fn non_whitelisted_library_is_named() {
         .collect();
     assert_eq!(libs, vec!["libfoo.so"], "{report:#}");
     let (_, out) = text(&so, &[]);
-    assert!(out.contains("needs library `libfoo.so`; allowed are the manylinux_2_28 whitelist"), "{out}");
-    assert!(out.contains("libz.so.1"), "the hint lists the whitelist: {out}");
+    assert!(
+        out.contains("needs library `libfoo.so`; allowed are the manylinux_2_28 whitelist"),
+        "{out}"
+    );
+    assert!(
+        out.contains("libstdc++.so.6"),
+        "the hint lists the whitelist: {out}"
+    );
 
     // libssl, when its development files are installed.
     if Path::new("/usr/lib/x86_64-linux-gnu/libssl.so").exists()
@@ -215,7 +238,12 @@ fn a_library_shipped_in_the_same_variant_is_allowed() {
     let tmp = tempfile::tempdir().unwrap();
     let variant = tmp.path().join("build/torch215-cxx11-cpu-x86_64-linux");
     std::fs::create_dir_all(&variant).unwrap();
-    gcc_so(&variant, "libhelper.so", "int helper(void) { return 1; }\n", &["-Wl,-soname,libhelper.so"]);
+    gcc_so(
+        &variant,
+        "libhelper.so",
+        "int helper(void) { return 1; }\n",
+        &["-Wl,-soname,libhelper.so"],
+    );
     gcc_so(
         &variant,
         "_k_cpu_1.abi3.so",
@@ -225,14 +253,22 @@ fn a_library_shipped_in_the_same_variant_is_allowed() {
     let (code, report) = check_json(tmp.path(), &[]);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["files"].as_array().unwrap().len(), 2);
-    assert_eq!(report["files"][0]["variant"], "torch215-cxx11-cpu-x86_64-linux");
+    assert_eq!(
+        report["files"][0]["variant"],
+        "torch215-cxx11-cpu-x86_64-linux"
+    );
 }
 
 #[test]
 fn compute_libraries_only_for_their_backend() {
     let tmp = tempfile::tempdir().unwrap();
     // A fake libcudart so the link works.
-    gcc_so(tmp.path(), "libcudart.so.13", "int cudaFree(void* p) { return 0; }\n", &["-Wl,-soname,libcudart.so.13"]);
+    gcc_so(
+        tmp.path(),
+        "libcudart.so.13",
+        "int cudaFree(void* p) { return 0; }\n",
+        &["-Wl,-soname,libcudart.so.13"],
+    );
     std::os::unix::fs::symlink("libcudart.so.13", tmp.path().join("libcudart.so")).unwrap();
     let src = "extern int cudaFree(void*);\nint k(void) { return cudaFree(0); }\n";
     for (variant, ok) in [
@@ -241,7 +277,12 @@ fn compute_libraries_only_for_their_backend() {
     ] {
         let dir = tmp.path().join("build").join(variant);
         std::fs::create_dir_all(&dir).unwrap();
-        gcc_so(&dir, "_k_x_1.abi3.so", src, &["-L..", "-L../..", "-Wl,--no-as-needed", "-lcudart"]);
+        gcc_so(
+            &dir,
+            "_k_x_1.abi3.so",
+            src,
+            &["-L..", "-L../..", "-Wl,--no-as-needed", "-lcudart"],
+        );
         let (code, report) = check_json(&dir, &[]);
         assert_eq!(code == 0, ok, "{variant}: {report:#}");
     }
@@ -273,20 +314,75 @@ void* f(void* o) {
     syms.sort();
     assert_eq!(
         syms,
-        vec!["PyUnicode_AsUTF8", "PyUnicode_AsUTF8AndSize", "_PyObject_GetDictPtr"],
+        vec![
+            "PyUnicode_AsUTF8",
+            "PyUnicode_AsUTF8AndSize",
+            "_PyObject_GetDictPtr"
+        ],
         "PyLong_AsLong and _Py_Dealloc are stable ABI: {report:#}"
     );
     let v = violations(&report);
-    let size = v.iter().find(|v| v["symbol"] == "PyUnicode_AsUTF8AndSize").unwrap();
+    let size = v
+        .iter()
+        .find(|v| v["symbol"] == "PyUnicode_AsUTF8AndSize")
+        .unwrap();
     assert_eq!(size["required"], "Python 3.10");
     let (_, out) = text(&so, &[]);
-    assert!(out.contains("Python symbol `_PyObject_GetDictPtr` is not part of the stable ABI"), "{out}");
-    assert!(out.contains("Python symbol `PyUnicode_AsUTF8AndSize` joined the stable ABI in Python 3.10"), "{out}");
+    assert!(
+        out.contains("Python symbol `_PyObject_GetDictPtr` is not part of the stable ABI"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "Python symbol `PyUnicode_AsUTF8AndSize` joined the stable ABI in Python 3.10"
+        ),
+        "{out}"
+    );
     // With -p 3.10, PyUnicode_AsUTF8AndSize is fine.
     let (_, report) = check_json(&so, &["-p", "3.10"]);
     let mut syms = symbols_of(&report, "python-symbol");
     syms.sort();
     assert_eq!(syms, vec!["PyUnicode_AsUTF8", "_PyObject_GetDictPtr"]);
+}
+
+#[test]
+fn torch_stable_abi_symbols() {
+    let tmp = tempfile::tempdir().unwrap();
+    let so = gcc_so(
+        tmp.path(),
+        "stable.abi3.so",
+        r#"
+extern int aoti_torch_empty_strided(void);
+extern int torch_device_from_pyobject(void);
+extern int torch_not_a_real_shim_fn(void);
+extern int _ZN3c1010TensorImpl7releaseEv(void);
+int g(void) {
+    return aoti_torch_empty_strided() + torch_device_from_pyobject()
+        + torch_not_a_real_shim_fn() + _ZN3c1010TensorImpl7releaseEv();
+}
+"#,
+        &[],
+    );
+    // Without --torch-stable-abi, Torch symbols are not policed.
+    let (code, _) = check_json(&so, &[]);
+    assert_eq!(code, 0);
+    let (code, report) = check_json(&so, &["--torch-stable-abi", "2.11"]);
+    assert_eq!(code, 1);
+    let v = violations(&report);
+    let find = |s: &str| v.iter().find(|x| x["symbol"] == s).cloned();
+    assert!(find("aoti_torch_empty_strided").is_none(), "{report:#}");
+    assert_eq!(
+        find("torch_device_from_pyobject").unwrap()["required"],
+        "Torch 2.15"
+    );
+    assert!(find("torch_not_a_real_shim_fn").is_some());
+    assert!(find("_ZN3c1010TensorImpl7releaseEv").unwrap()["required"]
+        .as_str()
+        .unwrap()
+        .contains("C++ ABI"));
+    let (_, report) = check_json(&so, &["--torch-stable-abi", "2.15"]);
+    let syms = symbols_of(&report, "torch-symbol");
+    assert_eq!(syms.len(), 2, "{report:#}");
 }
 
 #[test]
@@ -316,9 +412,17 @@ fn non_numeric_symbol_versions_do_not_crash() {
     let by_sym = |s: &str| v.iter().find(|x| x["symbol"] == s).cloned();
     assert_eq!(by_sym("priv_fn").unwrap()["required"], "GLIBC_PRIVATE");
     assert_eq!(by_sym("future_fn").unwrap()["required"], "GLIBC_2.99");
-    assert!(by_sym("tm_fn").is_none(), "CXXABI_TM_1 is allowed: {report:#}");
-    assert!(by_sym("weird_fn").is_none(), "unknown version prefixes are not policed");
-    assert!(v.iter().any(|x| x["kind"] == "library" && x["library"] == "libver.so"));
+    assert!(
+        by_sym("tm_fn").is_none(),
+        "CXXABI_TM_1 is allowed: {report:#}"
+    );
+    assert!(
+        by_sym("weird_fn").is_none(),
+        "unknown version prefixes are not policed"
+    );
+    assert!(v
+        .iter()
+        .any(|x| x["kind"] == "library" && x["library"] == "libver.so"));
     // Every policy is usable with these versions.
     for p in ["manylinux_2_17", "manylinux2014", "manylinux_2_41"] {
         let (code, _) = check_json(&so, &["-m", p]);
@@ -333,7 +437,10 @@ fn unreadable_input_exits_2() {
     std::fs::write(&bad, b"\x7fELF\x02\x01\x01not really an elf file").unwrap();
     let (code, report) = check_json(&bad, &[]);
     assert_eq!(code, 2);
-    assert!(report["errors"][0]["error"].as_str().unwrap().contains("ELF"));
+    assert!(report["errors"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("ELF"));
     let text_file = tmp.path().join("libc.so");
     std::fs::write(&text_file, "/* GNU ld script */\nGROUP ( libc.so.6 )\n").unwrap();
     let (code, report) = check_json(&text_file, &[]);
@@ -364,7 +471,11 @@ fn directory_forms_are_accepted() {
     gcc_so(&variant, "_relu_cpu_1.abi3.so", CLEAN_C, &[]);
     std::fs::create_dir_all(variant.join("__pycache__")).unwrap();
     std::fs::write(variant.join("__pycache__/junk.so"), b"not checked").unwrap();
-    for dir in [tmp.path().to_path_buf(), tmp.path().join("build"), variant.clone()] {
+    for dir in [
+        tmp.path().to_path_buf(),
+        tmp.path().join("build"),
+        variant.clone(),
+    ] {
         let (code, report) = check_json(&dir, &[]);
         assert_eq!(code, 0, "{}: {report:#}", dir.display());
         assert_eq!(report["files"].as_array().unwrap().len(), 1);
@@ -378,7 +489,9 @@ fn directory_forms_are_accepted() {
 
 #[test]
 fn macho_deployment_target_and_python_symbols() {
-    if !have("clang-15") || !have("ld64.lld-15") && !Path::new("/usr/lib/llvm-15/bin/ld64.lld").exists() {
+    if !have("clang-15")
+        || !have("ld64.lld-15") && !Path::new("/usr/lib/llvm-15/bin/ld64.lld").exists()
+    {
         eprintln!("skipped: clang-15/ld64.lld not installed");
         return;
     }
@@ -394,31 +507,55 @@ fn macho_deployment_target_and_python_symbols() {
         let o = tmp.path().join(out);
         run(Command::new("clang-15")
             .arg(format!("--target=arm64-apple-macos{target}"))
-            .args(["-fuse-ld=lld", "-shared", "-nostdlib", "-Wl,-undefined,dynamic_lookup", "-o"])
+            .args([
+                "-fuse-ld=lld",
+                "-shared",
+                "-nostdlib",
+                "-Wl,-undefined,dynamic_lookup",
+                "-o",
+            ])
             .arg(&o)
             .args(extra)
             .current_dir(tmp.path()));
         o
     };
-    dylib("14.0", "libfoo.dylib", &["foo.c", "-Wl,-install_name,@rpath/libfoo.dylib"]);
+    dylib(
+        "14.0",
+        "libfoo.dylib",
+        &["foo.c", "-Wl,-install_name,@rpath/libfoo.dylib"],
+    );
     let ok = dylib("14.0", "ok.abi3.so", &["m.c"]);
     let new = dylib("26.0", "new.abi3.so", &["m.c", "-L.", "-lfoo"]);
 
     let (code, report) = check_json(&ok, &[]);
     assert_eq!(code, 1);
     assert_eq!(report["files"][0]["format"], "mach-o");
-    assert_eq!(symbols_of(&report, "python-symbol"), vec!["_PyObject_GetDictPtr"]);
-    assert!(violations(&report).iter().all(|v| v["kind"] == "python-symbol"));
+    assert_eq!(
+        symbols_of(&report, "python-symbol"),
+        vec!["_PyObject_GetDictPtr"]
+    );
+    assert!(violations(&report)
+        .iter()
+        .all(|v| v["kind"] == "python-symbol"));
 
     let (_, report) = check_json(&new, &[]);
     let v = violations(&report);
     let mac = v.iter().find(|v| v["kind"] == "macos-version").unwrap();
     assert_eq!(mac["required"], "macOS 26.0");
-    assert!(v.iter().any(|v| v["kind"] == "library" && v["library"] == "@rpath/libfoo.dylib"));
+    assert!(v
+        .iter()
+        .any(|v| v["kind"] == "library" && v["library"] == "@rpath/libfoo.dylib"));
     let (_, out) = text(&new, &[]);
-    assert!(out.contains("deployment target macOS 26.0; the deployment target may be at most macOS 15.0"), "{out}");
+    assert!(
+        out.contains(
+            "deployment target macOS 26.0; the deployment target may be at most macOS 15.0"
+        ),
+        "{out}"
+    );
     let (_, report) = check_json(&new, &["--macos", "26.0"]);
-    assert!(violations(&report).iter().all(|v| v["kind"] != "macos-version"));
+    assert!(violations(&report)
+        .iter()
+        .all(|v| v["kind"] != "macos-version"));
 }
 
 #[test]
@@ -431,9 +568,21 @@ fn pe_modules_are_checked() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    for (dll, def) in [("python311", "py311.def"), ("python3", "py3.def"), ("evil", "evil.def")] {
-        let exports = if dll == "evil" { "evil_fn\n" } else { "PyLong_AsLong\nPyUnicode_AsUTF8\n" };
-        std::fs::write(d.join(def), format!("LIBRARY {dll}.dll\nEXPORTS\n{exports}")).unwrap();
+    for (dll, def) in [
+        ("python311", "py311.def"),
+        ("python3", "py3.def"),
+        ("evil", "evil.def"),
+    ] {
+        let exports = if dll == "evil" {
+            "evil_fn\n"
+        } else {
+            "PyLong_AsLong\nPyUnicode_AsUTF8\n"
+        };
+        std::fs::write(
+            d.join(def),
+            format!("LIBRARY {dll}.dll\nEXPORTS\n{exports}"),
+        )
+        .unwrap();
         run(Command::new(dlltool)
             .args(["-m", "i386:x86-64", "-d", def, "-l"])
             .arg(format!("{dll}.lib"))
@@ -445,7 +594,13 @@ fn pe_modules_are_checked() {
     )
     .unwrap();
     run(Command::new("clang-15")
-        .args(["--target=x86_64-pc-windows-msvc", "-c", "w.c", "-o", "w.obj"])
+        .args([
+            "--target=x86_64-pc-windows-msvc",
+            "-c",
+            "w.c",
+            "-o",
+            "w.obj",
+        ])
         .current_dir(d));
     for (pylib, out) in [("python311.lib", "w311.pyd"), ("python3.lib", "w3.pyd")] {
         run(Command::new(lld_link)
@@ -458,11 +613,22 @@ fn pe_modules_are_checked() {
     assert_eq!(code, 1, "{report:#}");
     assert_eq!(report["files"][0]["format"], "pe");
     let v = violations(&report);
-    assert!(v.iter().any(|v| v["kind"] == "python-library" && v["library"] == "python311.dll"), "{report:#}");
-    assert!(v.iter().any(|v| v["kind"] == "library" && v["library"] == "evil.dll"));
-    assert_eq!(symbols_of(&report, "python-symbol"), vec!["PyUnicode_AsUTF8"]);
+    assert!(
+        v.iter()
+            .any(|v| v["kind"] == "python-library" && v["library"] == "python311.dll"),
+        "{report:#}"
+    );
+    assert!(v
+        .iter()
+        .any(|v| v["kind"] == "library" && v["library"] == "evil.dll"));
+    assert_eq!(
+        symbols_of(&report, "python-symbol"),
+        vec!["PyUnicode_AsUTF8"]
+    );
     let (_, report) = check_json(&d.join("w3.pyd"), &[]);
-    assert!(violations(&report).iter().all(|v| v["kind"] != "python-library"));
+    assert!(violations(&report)
+        .iter()
+        .all(|v| v["kind"] != "python-library"));
 }
 
 fn libtorch_cpu() -> Option<PathBuf> {
@@ -475,7 +641,9 @@ fn libtorch_cpu() -> Option<PathBuf> {
     }
     candidates.push(PathBuf::from("/opt/kb-venv"));
     for venv in candidates {
-        let Ok(rd) = std::fs::read_dir(venv.join("lib")) else { continue };
+        let Ok(rd) = std::fs::read_dir(venv.join("lib")) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path().join("site-packages/torch/lib/libtorch_cpu.so");
             if p.is_file() {
@@ -488,14 +656,23 @@ fn libtorch_cpu() -> Option<PathBuf> {
 
 /// readelf's view of the version needs: the oracle for libtorch_cpu.so.
 fn readelf_version_needs(path: &Path) -> Option<Vec<String>> {
-    let out = Command::new("readelf").args(["-V", "-W"]).arg(path).output().ok()?;
+    let out = Command::new("readelf")
+        .args(["-V", "-W"])
+        .arg(path)
+        .output()
+        .ok()?;
     let s = String::from_utf8_lossy(&out.stdout);
     let section = s.split(".gnu.version_r").nth(1)?;
     let mut v: Vec<String> = section
         .lines()
         .filter_map(|l| l.split("Name: ").nth(1))
         .filter_map(|n| n.split_whitespace().next())
-        .filter(|n| n.starts_with("GLIBC_2") || n.starts_with("GLIBCXX_") || n.starts_with("CXXABI_") || n.starts_with("GCC_"))
+        .filter(|n| {
+            n.starts_with("GLIBC_2")
+                || n.starts_with("GLIBCXX_")
+                || n.starts_with("CXXABI_")
+                || n.starts_with("GCC_")
+        })
         .map(str::to_string)
         .collect();
     v.sort();
@@ -504,7 +681,12 @@ fn readelf_version_needs(path: &Path) -> Option<Vec<String>> {
 }
 
 fn numeric(v: &str) -> Vec<u32> {
-    v.split('_').nth(1).unwrap_or("").split('.').filter_map(|x| x.parse().ok()).collect()
+    v.split('_')
+        .nth(1)
+        .unwrap_or("")
+        .split('.')
+        .filter_map(|x| x.parse().ok())
+        .collect()
 }
 
 #[test]
@@ -533,7 +715,10 @@ fn torch_libtorch_cpu_is_analysed_like_readelf() {
         for n in &too_new {
             assert!(named.contains(n), "{n} not reported: {report:#}");
         }
-        eprintln!("libtorch_cpu.so needs {} symbol versions; above manylinux_2_28: {too_new:?}", needs.len());
+        eprintln!(
+            "libtorch_cpu.so needs {} symbol versions; above manylinux_2_28: {too_new:?}",
+            needs.len()
+        );
         // Against manylinux_2_17 the GLIBC 2.18+ needs must all be named, with symbols.
         let (code, report) = check_json(&lib, &["-m", "manylinux_2_17"]);
         let expect: Vec<&String> = needs
@@ -562,6 +747,10 @@ fn torch_libtorch_cpu_is_analysed_like_readelf() {
         let (c1, r1) = check_json(&lib, &["-m", "manylinux_2_17"]);
         let (c2, r2) = check_json(&stripped, &["-m", "manylinux_2_17"]);
         assert_eq!(c1, c2);
-        assert_eq!(violations(&r1), violations(&r2), "stripping changes nothing");
+        assert_eq!(
+            violations(&r1),
+            violations(&r2),
+            "stripping changes nothing"
+        );
     }
 }

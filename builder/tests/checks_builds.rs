@@ -26,7 +26,11 @@ fn make_variant(build: &Path, name: &str, backend: &str) -> PathBuf {
         format!("import torch\nfrom . import {id}\nops = torch.ops.{id}\n\ndef add_op_namespace_prefix(op_name: str):\n    return f\"{id}::{{op_name}}\"\n"),
     )
     .unwrap();
-    let archs = if backend == "cuda" { r#", "archs": ["8.0", "9.0"]"# } else { "" };
+    let archs = if backend == "cuda" {
+        r#", "archs": ["8.0", "9.0"]"#
+    } else {
+        ""
+    };
     std::fs::write(
         v.join("metadata.json"),
         format!(r#"{{"name": "relu", "id": "{id}", "version": 1, "license": "Apache-2.0", "python-depends": [], "kernel-depends": [], "backend": {{"type": "{backend}"{archs}}}}}"#),
@@ -48,10 +52,19 @@ fn errors(v: &Path) -> Vec<String> {
 #[test]
 fn a_correct_variant_passes() {
     let tmp = tempfile::tempdir().unwrap();
-    let v = make_variant(&tmp.path().join("build"), "torch215-cxx11-cpu-x86_64-linux", "cpu");
+    let v = make_variant(
+        &tmp.path().join("build"),
+        "torch215-cxx11-cpu-x86_64-linux",
+        "cpu",
+    );
     assert!(errors(&v).is_empty(), "{:?}", errors(&v));
     let out = kb().arg("check-builds").arg(tmp.path()).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("no build.toml found"), "{text}");
 }
@@ -116,12 +129,23 @@ fn each_layout_defect_is_named() {
 #[test]
 fn json_output() {
     let tmp = tempfile::tempdir().unwrap();
-    let v = make_variant(&tmp.path().join("build"), "torch215-cxx11-cu132-x86_64-linux", "cuda");
+    let v = make_variant(
+        &tmp.path().join("build"),
+        "torch215-cxx11-cu132-x86_64-linux",
+        "cuda",
+    );
     std::fs::create_dir_all(v.join("relu")).unwrap();
-    let out = kb().args(["check-builds", "--json"]).arg(tmp.path()).output().unwrap();
+    let out = kb()
+        .args(["check-builds", "--json"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["layout-ok"], false);
-    assert_eq!(j["variants"][0]["variant"], "torch215-cxx11-cu132-x86_64-linux");
+    assert_eq!(
+        j["variants"][0]["variant"],
+        "torch215-cxx11-cu132-x86_64-linux"
+    );
     assert_eq!(j["variants"][0]["issues"][0]["severity"], "error");
     assert_eq!(j["variants"][0]["issues"][0]["path"], "relu");
     assert!(j["compliance"].is_null());
@@ -161,7 +185,11 @@ fn project(root: &Path) {
 
 /// Required variants per backend from the plan (`list-variants --json`).
 fn required(root: &Path, backend: &str) -> Vec<String> {
-    let out = kb().args(["list-variants", "--json"]).arg(root).output().unwrap();
+    let out = kb()
+        .args(["list-variants", "--json"])
+        .arg(root)
+        .output()
+        .unwrap();
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     j.as_array()
         .unwrap()
@@ -184,7 +212,11 @@ fn compliance_report_lists_missing_required_variants() {
         make_variant(&root.join("build"), n, "cpu");
     }
     make_variant(&root.join("build"), &cuda[0], "cuda");
-    let out = kb().args(["check-builds", "--json"]).arg(root).output().unwrap();
+    let out = kb()
+        .args(["check-builds", "--json"])
+        .arg(root)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["layout-ok"], true, "{j:#}");
@@ -199,11 +231,19 @@ fn compliance_report_lists_missing_required_variants() {
     let cuda_missing: Vec<&str> = groups
         .iter()
         .filter(|g| g["backend"] == "cuda")
-        .flat_map(|g| g["missing"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()))
+        .flat_map(|g| {
+            g["missing"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m.as_str().unwrap())
+        })
         .collect();
     assert_eq!(cuda_missing.len(), cuda.len() - 1);
     assert!(!cuda_missing.contains(&cuda[0].as_str()));
-    let text = String::from_utf8_lossy(&kb().arg("check-builds").arg(root).output().unwrap().stdout).into_owned();
+    let text =
+        String::from_utf8_lossy(&kb().arg("check-builds").arg(root).output().unwrap().stdout)
+            .into_owned();
     assert!(text.contains("MISSING cuda"), "{text}");
     assert!(text.contains(&cuda[1]), "{text}");
 
@@ -212,13 +252,24 @@ fn compliance_report_lists_missing_required_variants() {
         make_variant(&root.join("build"), n, "cuda");
     }
     // An extra variant outside the matrix is only noted.
-    make_variant(&root.join("build"), "torch211-cxx11-cpu-x86_64-linux", "cpu");
+    make_variant(
+        &root.join("build"),
+        "torch211-cxx11-cpu-x86_64-linux",
+        "cpu",
+    );
     let out = kb().arg("check-builds").arg(root).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("compliance: compliant"), "{text}");
-    assert!(text.contains("not in the current matrix: torch211-cxx11-cpu-x86_64-linux"), "{text}");
+    assert!(
+        text.contains("not in the current matrix: torch211-cxx11-cpu-x86_64-linux"),
+        "{text}"
+    );
     // The build/ directory itself finds the project too.
-    let out = kb().arg("check-builds").arg(root.join("build")).output().unwrap();
+    let out = kb()
+        .arg("check-builds")
+        .arg(root.join("build"))
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("compliance: compliant"));
 }

@@ -68,7 +68,10 @@ fn digest_rules() {
         ]
     );
     // sha256("") in standard base64 with padding.
-    assert_eq!(files["empty"], "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+    assert_eq!(
+        files["empty"],
+        "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+    );
     assert_eq!(files["link.py"], files["__init__.py"]);
 }
 
@@ -77,7 +80,11 @@ fn write_then_check_then_tamper() {
     let tmp = tempfile::tempdir().unwrap();
     let v = make_variant(tmp.path());
     let out = kb().arg("hash").arg(tmp.path()).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(v.join("metadata.json")).unwrap()).unwrap();
     assert_eq!(meta["digest"]["algorithm"], "sha256");
@@ -90,8 +97,17 @@ fn write_then_check_then_tamper() {
     assert!(kb().arg("hash").arg(tmp.path()).status().unwrap().success());
     assert_eq!(std::fs::read(v.join("metadata.json")).unwrap(), first);
 
-    let out = kb().args(["hash", "--check"]).arg(tmp.path()).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = kb()
+        .args(["hash", "--check"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(check_digest(&v).unwrap().is_empty());
 
     // Bytecode appearing later does not matter.
@@ -103,16 +119,29 @@ fn write_then_check_then_tamper() {
     std::fs::write(v.join("new.txt"), "n").unwrap();
     let m = check_digest(&v).unwrap();
     assert_eq!(m.len(), 3, "{m:?}");
-    assert!(m.contains(&Mismatch::MissingFile { file: "empty".into() }));
-    assert!(m.contains(&Mismatch::UnknownFile { file: "new.txt".into() }));
-    assert!(m.iter().any(|x| matches!(x, Mismatch::HashMismatch { file, .. } if file == "sub/layers.py")));
+    assert!(m.contains(&Mismatch::MissingFile {
+        file: "empty".into()
+    }));
+    assert!(m.contains(&Mismatch::UnknownFile {
+        file: "new.txt".into()
+    }));
+    assert!(m
+        .iter()
+        .any(|x| matches!(x, Mismatch::HashMismatch { file, .. } if file == "sub/layers.py")));
     let out = kb().args(["hash", "--check"]).arg(&v).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("`sub/layers.py` has changed"), "{text}");
     assert!(text.contains("`empty` is recorded but missing"), "{text}");
-    assert!(text.contains("`new.txt` is present but not recorded"), "{text}");
-    let out = kb().args(["hash", "--check", "--json"]).arg(&v).output().unwrap();
+    assert!(
+        text.contains("`new.txt` is present but not recorded"),
+        "{text}"
+    );
+    let out = kb()
+        .args(["hash", "--check", "--json"])
+        .arg(&v)
+        .output()
+        .unwrap();
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["variants"][0]["mismatches"].as_array().unwrap().len(), 3);
 }
@@ -167,7 +196,11 @@ fn loader_digest(python: &Path, variant: &Path, alg: &str) -> serde_json::Value 
         .arg(alg)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 

@@ -37,7 +37,10 @@ fn loader_python() -> Option<PathBuf> {
 /// (major, minor) of the loader's torch.
 fn torch_mm(py: &Path) -> (u32, u32) {
     let out = Command::new(py)
-        .args(["-c", "import torch; v = torch.__version__.split('.'); print(v[0], v[1])"])
+        .args([
+            "-c",
+            "import torch; v = torch.__version__.split('.'); print(v[0], v[1])",
+        ])
         .output()
         .unwrap();
     let s = String::from_utf8_lossy(&out.stdout);
@@ -52,7 +55,11 @@ fn variant(build: &Path, name: &str, id: &str, init: &str) -> PathBuf {
     std::fs::create_dir_all(&v).unwrap();
     std::fs::write(v.join("_ops.py"), OPS_PY.replace("{ID}", id)).unwrap();
     std::fs::write(v.join("__init__.py"), init.replace("{ID}", id)).unwrap();
-    let backend = if name.contains("-cu") { r#"{"type": "cuda", "archs": ["8.0"]}"# } else { r#"{"type": "cpu"}"# };
+    let backend = if name.contains("-cu") {
+        r#"{"type": "cuda", "archs": ["8.0"]}"#
+    } else {
+        r#"{"type": "cpu"}"#
+    };
     std::fs::write(
         v.join("metadata.json"),
         format!(r#"{{"name": "relu", "id": "{id}", "version": 1, "license": "Apache-2.0", "python-depends": [], "backend": {backend}}}"#),
@@ -123,7 +130,12 @@ fn loads_each_variant_and_two_builds_together() {
     variant(&build, &fixed, "_relu_cpu_abc1234", FIXED_NAMESPACE);
     variant(&build, &hard, "_relu_cpu_abc1234", HARDCODED_ID);
     variant(&build, &broken, "_relu_cpu_abc1234", BROKEN);
-    variant(&build, &cuda, "_relu_cuda_abc1234", &GOOD.replace("\"CPU\"", "\"CUDA\""));
+    variant(
+        &build,
+        &cuda,
+        "_relu_cuda_abc1234",
+        &GOOD.replace("\"CPU\"", "\"CUDA\""),
+    );
     let out = kb()
         .arg("verify")
         .arg(tmp.path())
@@ -133,7 +145,11 @@ fn loads_each_variant_and_two_builds_together() {
         .output()
         .unwrap();
     let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("{e}: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
     assert_eq!(out.status.code(), Some(1), "{report:#}");
 
@@ -148,19 +164,40 @@ fn loads_each_variant_and_two_builds_together() {
 
     let o = by_name(&report, &old);
     assert_eq!(o["status"], "skipped");
-    assert!(o["reason"].as_str().unwrap().contains(&format!("torch {ma}.{}", mi - 1)));
+    assert!(o["reason"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("torch {ma}.{}", mi - 1)));
 
     let f = by_name(&report, &fixed);
     assert_eq!(f["status"], "failed", "{f:#}");
-    assert!(f["problems"][0].as_str().unwrap().contains("registers `relu_fixed::myrelu` outside its namespace"), "{f:#}");
+    assert!(
+        f["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("registers `relu_fixed::myrelu` outside its namespace"),
+        "{f:#}"
+    );
 
     let h = by_name(&report, &hard);
     assert_eq!(h["status"], "failed", "{h:#}");
-    assert!(h["unique"]["problems"][0].as_str().unwrap().contains("__init__.py hard-codes this build's ops id"), "{h:#}");
+    assert!(
+        h["unique"]["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("__init__.py hard-codes this build's ops id"),
+        "{h:#}"
+    );
 
     let b = by_name(&report, &broken);
     assert_eq!(b["status"], "failed");
-    assert!(b["reason"].as_str().unwrap().contains("this kernel is broken"), "{b:#}");
+    assert!(
+        b["reason"]
+            .as_str()
+            .unwrap()
+            .contains("this kernel is broken"),
+        "{b:#}"
+    );
 
     // The CUDA variant imports without a GPU when torch is a CUDA build.
     let c = by_name(&report, &cuda);
@@ -174,11 +211,25 @@ fn loads_each_variant_and_two_builds_together() {
     }
 
     // Text output names each variant and the verdict.
-    let out = kb().arg("verify").arg(build.join(&good)).arg("--python").arg(&py).output().unwrap();
+    let out = kb()
+        .arg("verify")
+        .arg(build.join(&good))
+        .arg("--python")
+        .arg(&py)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains(&format!("ok    {good}: loaded as `_relu_cpu_abc1234`, 1 op")), "{text}");
-    assert!(text.contains("1 of 1 ops called on both with equal results"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "ok    {good}: loaded as `_relu_cpu_abc1234`, 1 op"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("1 of 1 ops called on both with equal results"),
+        "{text}"
+    );
     // The build directory stays free of bytecode.
     assert!(!build.join(&good).join("__pycache__").exists());
 }
@@ -192,8 +243,18 @@ fn same_ops_id_in_both_builds_fails_without_loading() {
     let (ma, mi) = torch_mm(&py);
     let tmp = tempfile::tempdir().unwrap();
     let name = format!("torch{ma}{mi}-cxx11-cpu-{}-linux", std::env::consts::ARCH);
-    let a = variant(&tmp.path().join("a/build"), &name, "_relu_cpu_abc1234", GOOD);
-    variant(&tmp.path().join("b/build"), &name, "_relu_cpu_abc1234", GOOD);
+    let a = variant(
+        &tmp.path().join("a/build"),
+        &name,
+        "_relu_cpu_abc1234",
+        GOOD,
+    );
+    variant(
+        &tmp.path().join("b/build"),
+        &name,
+        "_relu_cpu_abc1234",
+        GOOD,
+    );
     let out = kb()
         .arg("verify")
         .arg(&a)
@@ -205,14 +266,27 @@ fn same_ops_id_in_both_builds_fails_without_loading() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("both builds have the ops id `_relu_cpu_abc1234`"), "{text}");
+    assert!(
+        text.contains("both builds have the ops id `_relu_cpu_abc1234`"),
+        "{text}"
+    );
 }
 
 #[test]
 fn no_python_with_kernels_is_exit_2() {
     let tmp = tempfile::tempdir().unwrap();
-    let v = variant(&tmp.path().join("build"), "torch215-cxx11-cpu-x86_64-linux", "_r_cpu_1", GOOD);
-    let out = kb().arg("verify").arg(&v).args(["--python", "/nonexistent/python"]).output().unwrap();
+    let v = variant(
+        &tmp.path().join("build"),
+        "torch215-cxx11-cpu-x86_64-linux",
+        "_r_cpu_1",
+        GOOD,
+    );
+    let out = kb()
+        .arg("verify")
+        .arg(&v)
+        .args(["--python", "/nonexistent/python"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--python"));
 }
@@ -259,18 +333,32 @@ fn native_builds_with_different_ids_coexist() {
         .unwrap();
     let paths = String::from_utf8_lossy(&paths.stdout).into_owned();
     let mut lines = paths.lines();
-    let (py_inc, torch_dir) = (lines.next().unwrap().to_string(), lines.next().unwrap().to_string());
+    let (py_inc, torch_dir) = (
+        lines.next().unwrap().to_string(),
+        lines.next().unwrap().to_string(),
+    );
     let (ma, mi) = torch_mm(&py);
     let name = format!("torch{ma}{mi}-cxx11-cpu-{}-linux", std::env::consts::ARCH);
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("relu.cpp"), RELU_CPP).unwrap();
     let mut dirs = Vec::new();
     for (label, id) in [("a", "_relu_cpu_abc1234"), ("b", "_relu_cpu_def5678")] {
-        let v = variant(&tmp.path().join(label).join("build"), &name, id, NATIVE_INIT);
+        let v = variant(
+            &tmp.path().join(label).join("build"),
+            &name,
+            id,
+            NATIVE_INIT,
+        );
         let ops = std::fs::read_to_string(v.join("_ops.py")).unwrap();
         std::fs::write(v.join("_ops.py"), format!("from . import {id}\n{ops}")).unwrap();
         let out = Command::new("g++")
-            .args(["-O1", "-shared", "-fPIC", "-std=c++20", "-DPy_LIMITED_API=0x03090000"])
+            .args([
+                "-O1",
+                "-shared",
+                "-fPIC",
+                "-std=c++20",
+                "-DPy_LIMITED_API=0x03090000",
+            ])
             .arg(format!("-DOPS_NAME={id}"))
             .arg(format!("-I{py_inc}"))
             .arg(format!("-I{torch_dir}/include"))
@@ -281,7 +369,11 @@ fn native_builds_with_different_ids_coexist() {
             .args(["-Wl,--no-as-needed", "-ltorch_cpu", "-lc10"])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         dirs.push(v);
     }
     let out = kb()
@@ -303,15 +395,30 @@ fn native_builds_with_different_ids_coexist() {
 
     // Without a second build, the renamed copy is attempted; GCC embeds the
     // namespace string in machine code, so the check says it cannot tell.
-    let out = kb().arg("verify").arg(&dirs[0]).arg("--python").arg(&py).arg("--json").output().unwrap();
+    let out = kb()
+        .arg("verify")
+        .arg(&dirs[0])
+        .arg("--python")
+        .arg(&py)
+        .arg("--json")
+        .output()
+        .unwrap();
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let u = &report["variants"][0]["unique"];
-    assert!(u["status"] == "ok" || u["status"] == "skipped", "{report:#}");
+    assert!(
+        u["status"] == "ok" || u["status"] == "skipped",
+        "{report:#}"
+    );
     assert_eq!(report["variants"][0]["status"], "ok");
 
     // check-abi on the real extension: this host's toolchain is newer than
     // manylinux_2_28 (g++ 12 inlines `__libc_single_threaded`, GLIBC_2.32).
-    let out = kb().arg("check-abi").arg(&dirs[0]).arg("--json").output().unwrap();
+    let out = kb()
+        .arg("check-abi")
+        .arg(&dirs[0])
+        .arg("--json")
+        .output()
+        .unwrap();
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     let libs: Vec<&Value> = r["files"][0]["violations"]
         .as_array()
@@ -319,5 +426,8 @@ fn native_builds_with_different_ids_coexist() {
         .iter()
         .filter(|v| v["kind"] == "library" || v["kind"] == "python-symbol")
         .collect();
-    assert!(libs.is_empty(), "torch libraries and abi3 symbols are allowed: {r:#}");
+    assert!(
+        libs.is_empty(),
+        "torch libraries and abi3 symbols are allowed: {r:#}"
+    );
 }

@@ -53,7 +53,11 @@ fn eval_with(expr: &str, write: bool) -> Result<Value, String> {
     std::fs::write(&f, expr).unwrap();
     let out = Command::new("nix-instantiate")
         .args(["--eval", "--strict", "--json"])
-        .args(if write { &["--read-write-mode"][..] } else { &[][..] })
+        .args(if write {
+            &["--read-write-mode"][..]
+        } else {
+            &[][..]
+        })
         .arg(&f)
         .output()
         .unwrap();

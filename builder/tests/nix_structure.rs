@@ -464,3 +464,109 @@ in {{
         "{install}"
     );
 }
+
+/// Paths outside `builder/` that the crate embeds at compile time
+/// (`include_str!("../../data/x")`, `concat!(env!("CARGO_MANIFEST_DIR"), "/../skills/", ..)`),
+/// as repository-relative paths.
+fn embedded_paths() -> Vec<String> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    let src = repo().join("builder/src");
+    let mut files = Vec::new();
+    walk(&src, &mut files);
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for (i, _) in text.match_indices("include_str!(") {
+            // The whole macro call, up to its matching parenthesis.
+            let mut depth = 0;
+            let mut end = text.len();
+            for (j, c) in text[i..].char_indices() {
+                match c {
+                    '(' => depth += 1,
+                    ')' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = i + j;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let call = &text[i..end];
+            if let Some(manifest) = call.find("CARGO_MANIFEST_DIR") {
+                // concat!(env!("CARGO_MANIFEST_DIR"), "/../skills/", ...)
+                if let Some(rel) = call[manifest..].split('"').nth(2) {
+                    if let Some(r) = rel.strip_prefix("/../") {
+                        out.push(r.trim_end_matches('/').to_string());
+                    }
+                }
+            } else if let Some(rel) = call.split('"').nth(1) {
+                let joined = f.parent().unwrap().join(rel);
+                let mut parts: Vec<String> = Vec::new();
+                for c in joined.strip_prefix(repo()).unwrap().components() {
+                    match c {
+                        std::path::Component::ParentDir => {
+                            parts.pop();
+                        }
+                        std::path::Component::Normal(n) => {
+                            parts.push(n.to_string_lossy().into_owned())
+                        }
+                        _ => {}
+                    }
+                }
+                out.push(parts.join("/"));
+            }
+        }
+    }
+    out.retain(|p| !p.starts_with("builder/"));
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[test]
+fn the_cli_package_source_covers_every_embedded_file() {
+    if !have_nix() {
+        return;
+    }
+    let sources = eval(&format!(
+        "import {}",
+        repo().join("pkgs/kernel-builder/sources.nix").display()
+    ))
+    .unwrap();
+    let sources: Vec<String> = sources
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let embedded = embedded_paths();
+    assert!(
+        embedded.iter().any(|p| p == "data/matrix.toml"),
+        "{embedded:?}"
+    );
+    for p in &embedded {
+        assert!(
+            sources
+                .iter()
+                .any(|s| p == s || p.starts_with(&format!("{s}/"))),
+            "the crate embeds `{p}`, which pkgs/kernel-builder/sources.nix does not include"
+        );
+    }
+    for s in &sources {
+        assert!(
+            repo().join(s).exists(),
+            "pkgs/kernel-builder/sources.nix names `{s}`, which does not exist"
+        );
+    }
+}

@@ -8,13 +8,25 @@ use kernel_builder::plan::{plan, Plan, Systems};
 use kernel_builder::pyproject::{cmake_quote, generate};
 
 fn plan_of(name: &str) -> Plan {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     let loaded = load(Some(&dir)).unwrap();
-    plan(&loaded.config, Matrix::get(), &Systems::All, &loaded.path, loaded.source.as_bytes()).unwrap()
+    plan(
+        &loaded.config,
+        Matrix::get(),
+        &Systems::All,
+        &loaded.path,
+        loaded.source.as_bytes(),
+    )
+    .unwrap()
 }
 
 fn file(g: &kernel_builder::pyproject::Generated, p: &str) -> String {
-    g.files.get(&PathBuf::from(p)).unwrap_or_else(|| panic!("{p} not generated")).clone()
+    g.files
+        .get(&PathBuf::from(p))
+        .unwrap_or_else(|| panic!("{p} not generated"))
+        .clone()
 }
 
 #[test]
@@ -30,17 +42,34 @@ fn cmake_quoting_neutralizes_special_characters() {
 fn cuda_project_uses_plan_values() {
     let p = plan_of("all-backends");
     let v = p.variant("torch215-cxx11-cu132-x86_64-linux").unwrap();
-    let g = generate(&p, v, Some(Path::new("/src/k")), "_all_backends_cuda_abc1234").unwrap();
+    let g = generate(
+        &p,
+        v,
+        Some(Path::new("/src/k")),
+        "_all_backends_cuda_abc1234",
+    )
+    .unwrap();
     let cm = file(&g, "CMakeLists.txt");
-    assert!(cm.contains("set(KB_VARIANT \"torch215-cxx11-cu132-x86_64-linux\")"), "{cm}");
+    assert!(
+        cm.contains("set(KB_VARIANT \"torch215-cxx11-cu132-x86_64-linux\")"),
+        "{cm}"
+    );
     assert!(cm.contains("set(KB_OPS_NAME \"_all_backends_cuda_abc1234\")"));
     assert!(cm.contains("set(KB_ROOT \"/src/k\")"));
     assert!(cm.contains("set(CMAKE_CXX_STANDARD 20)"));
-    assert!(cm.contains("\"12.1+PTX\""), "capabilities come from the plan");
+    assert!(
+        cm.contains("\"12.1+PTX\""),
+        "capabilities come from the plan"
+    );
     assert!(cm.contains("\"--use_fast_math\""));
-    assert!(cm.contains("kb_add_binding_source(${KB_OPS_NAME} \"${KB_ROOT}/torch-ext/torch_binding.cpp\")"));
+    assert!(cm.contains(
+        "kb_add_binding_source(${KB_OPS_NAME} \"${KB_ROOT}/torch-ext/torch_binding.cpp\")"
+    ));
     assert!(cm.contains("\"${KB_ROOT}/include\""));
-    assert!(!cm.contains("relu_cpu"), "only the variant's backend is built");
+    assert!(
+        !cm.contains("relu_cpu"),
+        "only the variant's backend is built"
+    );
     let ops = file(&g, "torch-ext/all_backends/_ops.py");
     assert!(ops.contains("from . import _all_backends_cuda_abc1234"));
     assert!(ops.contains("ops = torch.ops._all_backends_cuda_abc1234"));
@@ -60,7 +89,11 @@ fn flags_are_escaped() {
 #[test]
 fn generation_is_deterministic() {
     let p = plan_of("all-backends");
-    for v in p.variants.iter().filter(|v| v.system.as_deref() == Some("x86_64-linux")) {
+    for v in p
+        .variants
+        .iter()
+        .filter(|v| v.system.as_deref() == Some("x86_64-linux"))
+    {
         let a = generate(&p, v, Some(Path::new("/k")), "_all_backends_x_1").unwrap();
         let b = generate(&p, v, Some(Path::new("/k")), "_all_backends_x_1").unwrap();
         assert_eq!(a, b, "{}", v.name);
@@ -71,8 +104,14 @@ fn generation_is_deterministic() {
 fn stable_abi_and_noarch_projects() {
     let p = plan_of("stable-abi");
     let v = p.variant("torch-stable-abi211-cpu-x86_64-linux").unwrap();
-    let cm = file(&generate(&p, v, None, "_stable_abi_cpu_1").unwrap(), "CMakeLists.txt");
-    assert!(cm.contains("set(KB_STABLE_ABI \"0x020B000000000000\")"), "{cm}");
+    let cm = file(
+        &generate(&p, v, None, "_stable_abi_cpu_1").unwrap(),
+        "CMakeLists.txt",
+    );
+    assert!(
+        cm.contains("set(KB_STABLE_ABI \"0x020B000000000000\")"),
+        "{cm}"
+    );
     let p = plan_of("noarch");
     let v = p.variant("torch-cuda").unwrap();
     let g = generate(&p, v, None, "_noarch_cuda_1").unwrap();
@@ -96,29 +135,81 @@ fn create_and_clean_pyproject_work_relative_to_target() {
     let elsewhere = tempfile::tempdir().unwrap();
     let bin = env!("CARGO_BIN_EXE_kernel-builder");
     let out = std::process::Command::new(bin)
-        .args(["create-pyproject", "--unique-id", "abc1234", "--variant", "torch215-cxx11-cpu-x86_64-linux"])
+        .args([
+            "create-pyproject",
+            "--unique-id",
+            "abc1234",
+            "--variant",
+            "torch215-cxx11-cpu-x86_64-linux",
+        ])
         .arg(&src)
         .arg(target.path())
         .current_dir(elsewhere.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(target.path().join("CMakeLists.txt").is_file());
-    assert!(target.path().join("torch-ext/all_backends/_ops.py").is_file());
+    assert!(target
+        .path()
+        .join("torch-ext/all_backends/_ops.py")
+        .is_file());
     let first = std::fs::read(target.path().join("CMakeLists.txt")).unwrap();
     // A user file is never clobbered without --force.
     std::fs::write(target.path().join("setup.py"), "# mine\n").unwrap();
-    let out = std::process::Command::new(bin).args(["create-pyproject", "--unique-id", "abc1234", "--variant", "torch215-cxx11-cpu-x86_64-linux"]).arg(&src).arg(target.path()).output().unwrap();
+    let out = std::process::Command::new(bin)
+        .args([
+            "create-pyproject",
+            "--unique-id",
+            "abc1234",
+            "--variant",
+            "torch215-cxx11-cpu-x86_64-linux",
+        ])
+        .arg(&src)
+        .arg(target.path())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
     std::fs::remove_file(target.path().join("setup.py")).unwrap();
-    let out = std::process::Command::new(bin).args(["create-pyproject", "--unique-id", "abc1234", "--variant", "torch215-cxx11-cpu-x86_64-linux"]).arg(&src).arg(target.path()).output().unwrap();
+    let out = std::process::Command::new(bin)
+        .args([
+            "create-pyproject",
+            "--unique-id",
+            "abc1234",
+            "--variant",
+            "torch215-cxx11-cpu-x86_64-linux",
+        ])
+        .arg(&src)
+        .arg(target.path())
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    assert_eq!(std::fs::read(target.path().join("CMakeLists.txt")).unwrap(), first, "same input, same bytes");
+    assert_eq!(
+        std::fs::read(target.path().join("CMakeLists.txt")).unwrap(),
+        first,
+        "same input, same bytes"
+    );
     // clean-pyproject removes generated files under TARGET only (cwd is elsewhere).
-    let out = std::process::Command::new(bin).args(["clean-pyproject", "--force"]).arg(&src).arg(target.path()).current_dir(elsewhere.path()).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(bin)
+        .args(["clean-pyproject", "--force"])
+        .arg(&src)
+        .arg(target.path())
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!target.path().join("CMakeLists.txt").exists());
-    assert!(!target.path().join("torch-ext/all_backends/_ops.py").exists());
+    assert!(!target
+        .path()
+        .join("torch-ext/all_backends/_ops.py")
+        .exists());
     assert!(src.join("build.toml").exists(), "sources untouched");
 }

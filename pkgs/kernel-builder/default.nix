@@ -17,12 +17,7 @@ rustPlatform.buildRustPackage {
 
   src = lib.fileset.toSource {
     inherit root;
-    fileset = lib.fileset.unions [
-      (root + "/Cargo.toml")
-      (root + "/Cargo.lock")
-      (root + "/builder")
-      (root + "/data")
-    ];
+    fileset = lib.fileset.unions (map (p: root + "/${p}") (import ./sources.nix));
   };
   cargoLock.lockFile = root + "/Cargo.lock";
   cargoBuildFlags = [

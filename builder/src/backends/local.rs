@@ -411,11 +411,14 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &ProgressBar, log: &Path) -> Result
     let _ = std::fs::remove_dir_all(&stage_root);
     let stage = stage_root.join(&v.name);
     std::fs::create_dir_all(&stage)?;
-    copy_package(
-        &ctx.root.join(&ctx.plan.kernel.python_package),
-        &stage,
-        &ctx.plan.kernel.pyext,
-    )?;
+    let pkg = ctx.root.join(&ctx.plan.kernel.python_package);
+    if !pkg.is_dir() {
+        bail!(
+            "the Python package directory {} does not exist; create it with an `__init__.py`",
+            pkg.display()
+        );
+    }
+    super::copy_package(&pkg, &stage, &ctx.plan.kernel.pyext)?;
     let ops_py = generated
         .files
         .get(&PathBuf::from(&ctx.plan.kernel.python_package).join("_ops.py"))
@@ -450,7 +453,8 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &ProgressBar, log: &Path) -> Result
     metadata["build-info"]["abi-findings"] = json!(abi_findings);
     write_metadata(&stage, &metadata)?;
     let digest = digest(&stage)?;
-    metadata["digest"] = json!({ "algorithm": "sha256", "files": digest });
+    metadata["digest"] =
+        crate::checks::hash::digest_json(crate::checks::hash::Algorithm::Sha256, &digest);
     write_metadata(&stage, &metadata)?;
 
     pb.set_message("installing");
@@ -477,8 +481,17 @@ fn toolchain_info(env: &TorchEnv, cuda: Option<&CudaToolkit>) -> serde_json::Val
     });
     if let Some(tk) = cuda {
         t["cuda"] = json!(tk.version);
-        let out = Command::new(&tk.nvcc).arg("--version").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
-        t["nvcc"] = json!(out.lines().find(|l| l.contains("release")).unwrap_or("unknown").trim());
+        let out = Command::new(&tk.nvcc)
+            .arg("--version")
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        t["nvcc"] = json!(out
+            .lines()
+            .find(|l| l.contains("release"))
+            .unwrap_or("unknown")
+            .trim());
     }
     t
 }
@@ -494,46 +507,18 @@ fn libc_version() -> String {
 }
 
 fn metadata(ctx: &Ctx, v: &Variant, ops_name: &str) -> serde_json::Value {
-    let k = &ctx.plan.kernel;
-    let mut m = serde_json::Map::new();
-    m.insert("name".into(), json!(k.name));
-    m.insert("id".into(), json!(ops_name));
-    m.insert("version".into(), json!(k.version));
-    m.insert("license".into(), json!(k.license));
-    if let Some(u) = &k.upstream {
-        m.insert("upstream".into(), json!(u));
-    }
-    if let Some(s) = &k.source {
-        m.insert("source".into(), json!(s));
-    }
-    m.insert("python-depends".into(), json!(v.python_depends));
-    m.insert("kernel-depends".into(), json!(v.kernel_depends));
-    let mut backend = json!({ "type": v.backend.as_str() });
-    if matches!(v.backend, Backend::Cuda | Backend::Rocm) {
-        backend["archs"] = json!(v.archs);
-    }
-    m.insert("backend".into(), backend);
-    let mut builder = json!({ "version": env!("CARGO_PKG_VERSION") });
-    if let Some(c) = option_env!("KB_BUILDER_COMMIT").filter(|c| c.len() == 40) {
-        builder["commit"] = json!(c);
-        builder["dirty"] = json!(option_env!("KB_BUILDER_DIRTY") == Some("1"));
-    }
-    let mut prov = json!({ "kernel-builder": builder });
-    if let Some(g) = &ctx.git {
-        prov["kernel"] = json!({ "commit": g.commit, "dirty": g.dirty });
-    }
-    m.insert("provenance".into(), prov);
-    m.insert(
-        "build-info".into(),
-        json!({
-            "kind": "development",
-            "compliant": false,
-            "reason": "built by the local backend with the host toolchain; only the Nix backend produces Hub-compliant (manylinux_2_28) builds",
-            "toolchain": {},
-            "abi-findings": [],
-        }),
-    );
-    serde_json::Value::Object(m)
+    let kernel = ctx.git.as_ref().map(|g| super::KernelProvenance {
+        commit: &g.commit,
+        dirty: g.dirty,
+    });
+    let build_info = json!({
+        "kind": "development",
+        "compliant": false,
+        "reason": "built by the local backend with the host toolchain; only the Nix backend produces Hub-compliant (manylinux_2_28) builds",
+        "toolchain": {},
+        "abi-findings": [],
+    });
+    super::variant_metadata(ctx.plan, v, ops_name, kernel, build_info)
 }
 
 fn write_metadata(stage: &Path, m: &serde_json::Value) -> Result<()> {
@@ -543,85 +528,10 @@ fn write_metadata(stage: &Path, m: &serde_json::Value) -> Result<()> {
     Ok(())
 }
 
-/// Copy the package's Python (and other `pyext`) files, skipping bytecode and
-/// files we generate ourselves.
-fn copy_package(src: &Path, dest: &Path, pyext: &[String]) -> Result<()> {
-    if !src.is_dir() {
-        bail!(
-            "the Python package directory {} does not exist; create it with an `__init__.py`",
-            src.display()
-        );
-    }
-    let mut entries: Vec<_> = std::fs::read_dir(src)?.filter_map(|e| e.ok()).collect();
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let name = e.file_name();
-        let name_s = name.to_string_lossy();
-        let path = e.path();
-        let ft = e.file_type()?;
-        if name_s == "__pycache__"
-            || name_s == "_ops.py"
-            || name_s.ends_with(".so")
-            || name_s.starts_with('.')
-        {
-            continue;
-        }
-        if ft.is_dir() {
-            copy_package(&path, &dest.join(&name), pyext)?;
-        } else if ft.is_file()
-            && path
-                .extension()
-                .and_then(|x| x.to_str())
-                .is_some_and(|x| pyext.iter().any(|p| p == x))
-        {
-            std::fs::create_dir_all(dest)?;
-            std::fs::copy(&path, dest.join(&name))?;
-        }
-    }
-    Ok(())
-}
-
-fn walk_files(dir: &Path, base: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.filter_map(|e| e.ok()).collect();
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let p = e.path();
-        if e.file_type()?.is_dir() {
-            if e.file_name() != "__pycache__" {
-                walk_files(&p, base, out)?;
-            }
-        } else {
-            let rel = p
-                .strip_prefix(base)
-                .expect("under base")
-                .to_string_lossy()
-                .replace('\\', "/");
-            if !rel.ends_with(".pyc") {
-                out.push((rel, p));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// sha256 (base64) of every file except the top-level `metadata.json` and bytecode.
-pub fn digest(dir: &Path) -> Result<BTreeMap<String, String>> {
-    use base64::Engine;
-    use sha2::{Digest, Sha256};
-    let mut files = Vec::new();
-    walk_files(dir, dir, &mut files)?;
-    let mut out = BTreeMap::new();
-    for (rel, p) in files {
-        if rel == "metadata.json" {
-            continue;
-        }
-        let bytes = std::fs::read(&p)?;
-        out.insert(
-            rel,
-            base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&bytes)),
-        );
-    }
-    Ok(out)
+fn digest(dir: &Path) -> Result<BTreeMap<String, String>> {
+    crate::checks::hash::hash_variant(dir, crate::checks::hash::Algorithm::Sha256)
+        .map_err(|e| anyhow!("{}: {}", e.path.display(), e.message))
 }
 
 /// Content fingerprint of a staged variant, ignoring check results and digests.
@@ -663,47 +573,13 @@ fn remove_bytecode(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Replace `dest` with `stage` in one step: on Linux the two directories are
-/// exchanged with `renameat2(RENAME_EXCHANGE)`, so readers see either the old
-/// or the new variant, never a mix or nothing.
+/// Replace `dest` with the staged variant in one step (see `exchange_dirs`).
 fn install_atomically(stage: &Path, dest: &Path) -> Result<()> {
     std::fs::create_dir_all(dest.parent().expect("build dir"))?;
-    if !dest.exists() {
-        std::fs::rename(stage, dest)
-            .with_context(|| format!("moving the new variant to {}", dest.display()))?;
-        return Ok(());
+    super::exchange_dirs(stage, dest).with_context(|| format!("installing {}", dest.display()))?;
+    if stage.exists() {
+        std::fs::remove_dir_all(stage)?;
     }
-    #[cfg(target_os = "linux")]
-    {
-        use std::ffi::CString;
-        use std::os::unix::ffi::OsStrExt;
-        let a = CString::new(stage.as_os_str().as_bytes())?;
-        let b = CString::new(dest.as_os_str().as_bytes())?;
-        // SAFETY: both are valid NUL-terminated paths; AT_FDCWD is a valid dirfd.
-        let rc = unsafe {
-            libc::renameat2(
-                libc::AT_FDCWD,
-                a.as_ptr(),
-                libc::AT_FDCWD,
-                b.as_ptr(),
-                libc::RENAME_EXCHANGE,
-            )
-        };
-        if rc == 0 {
-            // `stage` now holds the old variant.
-            std::fs::remove_dir_all(stage)?;
-            return Ok(());
-        }
-    }
-    // Fallback (other systems, or file systems without RENAME_EXCHANGE).
-    let old = dest.with_file_name(format!(
-        ".{}.old",
-        dest.file_name().expect("name").to_string_lossy()
-    ));
-    let _ = std::fs::remove_dir_all(&old);
-    std::fs::rename(dest, &old)?;
-    std::fs::rename(stage, dest)?;
-    std::fs::remove_dir_all(&old)?;
     Ok(())
 }
 
@@ -732,11 +608,22 @@ fn abi_findings(stage: &Path, v: &Variant) -> Vec<String> {
                 .files
                 .iter()
                 .flat_map(|f| {
-                    let file = f.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                    f.violations.iter().map(move |viol| format!("{file}: {viol}"))
+                    let file = f
+                        .path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    f.violations
+                        .iter()
+                        .map(move |viol| format!("{file}: {viol}"))
                 })
                 .collect();
-            out.extend(report.errors.iter().map(|e| format!("{}: {}", e.file, e.error)));
+            out.extend(
+                report
+                    .errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.file, e.error)),
+            );
             out
         }
         Err(e) => vec![format!("ABI check could not run: {e}")],
@@ -802,6 +689,29 @@ fn loader_check(
 mod tests {
     use super::*;
 
+    fn walk_files(dir: &Path, base: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<()> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)?.filter_map(|e| e.ok()).collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let p = e.path();
+            if e.file_type()?.is_dir() {
+                if e.file_name() != "__pycache__" {
+                    walk_files(&p, base, out)?;
+                }
+            } else {
+                let rel = p
+                    .strip_prefix(base)
+                    .expect("under base")
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                if !rel.ends_with(".pyc") {
+                    out.push((rel, p));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn write(p: &Path, s: &str) {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, s).unwrap();
@@ -827,16 +737,26 @@ mod tests {
     fn package_copy_filters_extensions_and_generated_files() {
         let d = tempfile::tempdir().unwrap();
         let src = d.path().join("pkg");
-        for f in ["__init__.py", "layers.py", "sub/x.py", "data.json", "_ops.py", "__pycache__/a.pyc", "old.abi3.so", ".hidden.py", "notes.txt"] {
+        for f in [
+            "__init__.py",
+            "layers.py",
+            "sub/x.py",
+            "data.json",
+            "_ops.py",
+            "__pycache__/a.pyc",
+            "old.abi3.so",
+            ".hidden.py",
+            "notes.txt",
+        ] {
             write(&src.join(f), "x");
         }
         let dest = d.path().join("out");
-        copy_package(&src, &dest, &["py".into(), "json".into()]).unwrap();
+        super::super::copy_package(&src, &dest, &["py".into(), "json".into()]).unwrap();
         let mut files = Vec::new();
         walk_files(&dest, &dest, &mut files).unwrap();
         let names: Vec<String> = files.into_iter().map(|(r, _)| r).collect();
         assert_eq!(names, ["__init__.py", "data.json", "layers.py", "sub/x.py"]);
-        assert!(copy_package(&d.path().join("missing"), &dest, &[]).is_err());
+        assert!(super::super::copy_package(&d.path().join("missing"), &dest, &[]).is_err());
     }
 
     #[test]
@@ -847,19 +767,38 @@ mod tests {
         write(&d.path().join("__init__.py"), "");
         write(&d.path().join("__pycache__/x.pyc"), "b");
         let dg = digest(d.path()).unwrap();
-        assert_eq!(dg.keys().collect::<Vec<_>>(), ["__init__.py", "sub/metadata.json"]);
+        assert_eq!(
+            dg.keys().collect::<Vec<_>>(),
+            ["__init__.py", "sub/metadata.json"]
+        );
         // sha256("") in base64.
-        assert_eq!(dg["__init__.py"], "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+        assert_eq!(
+            dg["__init__.py"],
+            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
     }
 
     #[test]
     fn unsupported_reasons() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/all-backends");
         let loaded = crate::config::load(Some(&dir)).unwrap();
-        let plan = crate::plan::plan(&loaded.config, crate::matrix::Matrix::get(), &Systems::All, &loaded.path, b"").unwrap();
+        let plan = crate::plan::plan(
+            &loaded.config,
+            crate::matrix::Matrix::get(),
+            &Systems::All,
+            &loaded.path,
+            b"",
+        )
+        .unwrap();
         let reason = |n: &str| unsupported_reason(plan.variant(n).unwrap(), "x86_64-linux");
-        assert!(reason("torch215-cxx11-rocm72-x86_64-linux").unwrap().contains("Nix"));
-        assert!(reason("torch215-metal-aarch64-darwin").unwrap().contains("aarch64-darwin"));
-        assert!(reason("torch215-cxx11-cu132-aarch64-linux").unwrap().contains("this host is x86_64-linux"));
+        assert!(reason("torch215-cxx11-rocm72-x86_64-linux")
+            .unwrap()
+            .contains("Nix"));
+        assert!(reason("torch215-metal-aarch64-darwin")
+            .unwrap()
+            .contains("aarch64-darwin"));
+        assert!(reason("torch215-cxx11-cu132-aarch64-linux")
+            .unwrap()
+            .contains("this host is x86_64-linux"));
     }
 }

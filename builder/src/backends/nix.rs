@@ -483,35 +483,8 @@ pub fn replace_variant_dir(src: &Path, build_dir: &Path, name: &str) -> std::io:
         .tempdir_in(build_dir)?;
     let staged = stage.path().join(name);
     copy_tree(src, &staged)?;
-    if !dest.exists() {
-        std::fs::rename(&staged, &dest)?;
-        return Ok(());
-    }
-    #[cfg(target_os = "linux")]
-    {
-        use std::ffi::CString;
-        use std::os::unix::ffi::OsStrExt;
-        let a = CString::new(staged.as_os_str().as_bytes())?;
-        let b = CString::new(dest.as_os_str().as_bytes())?;
-        // SAFETY: two valid NUL-terminated paths relative to AT_FDCWD.
-        let rc = unsafe {
-            libc::renameat2(
-                libc::AT_FDCWD,
-                a.as_ptr(),
-                libc::AT_FDCWD,
-                b.as_ptr(),
-                libc::RENAME_EXCHANGE,
-            )
-        };
-        if rc == 0 {
-            // The stage now holds the old variant; dropping it removes it.
-            return Ok(());
-        }
-    }
-    let old = stage.path().join(".old");
-    std::fs::rename(&dest, &old)?;
-    std::fs::rename(&staged, &dest)?;
-    Ok(())
+    // The stage (removed on drop) ends up holding the old variant, if any.
+    super::exchange_dirs(&staged, &dest)
 }
 
 /// Variant directories inside a Nix output: the output itself when it is one
@@ -723,84 +696,28 @@ pub fn run(cmd: NixCommand) -> CmdResult {
     }
 }
 
-fn copy_package(src: &Path, dest: &Path, pyext: &[String]) -> std::io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(src)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let name = e.file_name();
-        let n = name.to_string_lossy();
-        if n == "__pycache__" || n == "_ops.py" || n.ends_with(".so") || n.starts_with('.') {
-            continue;
-        }
-        let p = e.path();
-        let ft = e.file_type()?;
-        if ft.is_dir() {
-            copy_package(&p, &dest.join(&name), pyext)?;
-        } else if p
-            .extension()
-            .and_then(|x| x.to_str())
-            .is_some_and(|x| pyext.iter().any(|e| e == x))
-        {
-            std::fs::create_dir_all(dest)?;
-            std::fs::copy(&p, dest.join(&name))?;
-            make_writable(&dest.join(&name))?;
-        }
-    }
-    Ok(())
-}
-
 /// `metadata.json` of a Nix build. Provenance: the kernel commit from the
 /// flake (`KB_KERNEL_COMMIT`, `KB_KERNEL_DIRTY`), the builder commit baked
 /// into this binary; toolchain facts from `KB_TOOLCHAIN` (JSON).
 pub fn nix_metadata(plan: &Plan, v: &Variant, ops_name: &str) -> Value {
-    let k = &plan.kernel;
-    let mut m = serde_json::Map::new();
-    m.insert("name".into(), json!(k.name));
-    m.insert("id".into(), json!(ops_name));
-    m.insert("version".into(), json!(k.version));
-    m.insert("license".into(), json!(k.license));
-    if let Some(u) = &k.upstream {
-        m.insert("upstream".into(), json!(u));
-    }
-    if let Some(s) = &k.source {
-        m.insert("source".into(), json!(s));
-    }
-    m.insert("python-depends".into(), json!(v.python_depends));
-    m.insert("kernel-depends".into(), json!(v.kernel_depends));
-    let mut backend = json!({ "type": v.backend.as_str() });
-    if matches!(v.backend, Backend::Cuda | Backend::Rocm) {
-        backend["archs"] = json!(v.archs);
-    }
-    m.insert("backend".into(), backend);
-    let mut builder = json!({ "version": env!("CARGO_PKG_VERSION") });
-    if let Some(c) = option_env!("KB_BUILDER_COMMIT").filter(|c| c.len() == 40) {
-        builder["commit"] = json!(c);
-        builder["dirty"] = json!(option_env!("KB_BUILDER_DIRTY") == Some("1"));
-    }
-    let mut prov = json!({ "kernel-builder": builder });
-    if let Ok(c) = std::env::var("KB_KERNEL_COMMIT") {
-        if c.len() == 40 && c.bytes().all(|b| b.is_ascii_hexdigit()) {
-            prov["kernel"] = json!({
-                "commit": c,
-                "dirty": std::env::var("KB_KERNEL_DIRTY").as_deref() == Ok("1"),
-            });
-        }
-    }
-    m.insert("provenance".into(), prov);
+    let commit = std::env::var("KB_KERNEL_COMMIT")
+        .ok()
+        .filter(|c| c.len() == 40 && c.bytes().all(|b| b.is_ascii_hexdigit()));
+    let kernel = commit.as_deref().map(|c| super::KernelProvenance {
+        commit: c,
+        dirty: std::env::var("KB_KERNEL_DIRTY").as_deref() == Ok("1"),
+    });
     let toolchain = std::env::var("KB_TOOLCHAIN")
         .ok()
         .and_then(|t| serde_json::from_str::<Value>(&t).ok())
         .unwrap_or_else(|| json!({}));
-    m.insert(
-        "build-info".into(),
-        json!({
-            "kind": "nix",
-            "compliant": true,
-            "toolchain": toolchain,
-            "abi-findings": [],
-        }),
-    );
-    Value::Object(m)
+    super::variant_metadata(
+        plan,
+        v,
+        ops_name,
+        kernel,
+        json!({ "kind": "nix", "compliant": true, "toolchain": toolchain, "abi-findings": [] }),
+    )
 }
 
 fn install_variant(a: &InstallVariantArgs) -> CmdResult {
@@ -838,7 +755,7 @@ fn install_variant(a: &InstallVariantArgs) -> CmdResult {
             ),
         ));
     }
-    copy_package(&pkg, &dest, &plan.kernel.pyext)
+    super::copy_package(&pkg, &dest, &plan.kernel.pyext)
         .map_err(|e| io("copying the Python package", e))?;
     let generated = crate::pyproject::generate(&plan, v, None, &ops)
         .map_err(|e| Failure::new(1, format!("error: generating _ops.py: {e:#}")))?;

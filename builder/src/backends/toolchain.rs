@@ -380,8 +380,15 @@ pub fn command(a: crate::cli::ToolchainArgs) -> crate::commands::CmdResult {
     use crate::commands::Failure;
     let fail = |e: anyhow::Error| Failure::new(1, format!("error: {e:#}"));
     let torch: Version = match &a.torch {
-        Some(t) => t.parse().map_err(|e: String| Failure::new(1, format!("error: --torch: {e}")))?,
-        None => crate::matrix::Matrix::get().torch.keys().next_back().cloned().expect("matrix has torch versions"),
+        Some(t) => t
+            .parse()
+            .map_err(|e: String| Failure::new(1, format!("error: --torch: {e}")))?,
+        None => crate::matrix::Matrix::get()
+            .torch
+            .keys()
+            .next_back()
+            .cloned()
+            .expect("matrix has torch versions"),
     };
     let log_dir = cache_dir();
     std::fs::create_dir_all(&log_dir).map_err(|e| fail(e.into()))?;
@@ -390,7 +397,9 @@ pub fn command(a: crate::cli::ToolchainArgs) -> crate::commands::CmdResult {
     let env = torch_env(&torch, &log).map_err(fail)?;
     let cuda = match &a.cuda {
         Some(c) => {
-            let v: Version = c.parse().map_err(|e: String| Failure::new(1, format!("error: --cuda: {e}")))?;
+            let v: Version = c
+                .parse()
+                .map_err(|e: String| Failure::new(1, format!("error: --cuda: {e}")))?;
             eprintln!("provisioning CUDA {v}");
             Some(cuda_toolkit(&v, &env.python, &log).map_err(fail)?)
         }

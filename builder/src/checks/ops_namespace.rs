@@ -346,10 +346,7 @@ pub fn scan_source(src: &str, file: &Path) -> Vec<LiteralRegistration> {
                     j += 1;
                 }
                 let module = dotted.join(".");
-                loop {
-                    let Some(n) = name(toks.get(j)).map(str::to_string) else {
-                        break;
-                    };
+                while let Some(n) = name(toks.get(j)).map(str::to_string) {
                     j += 1;
                     let alias = if name(toks.get(j)) == Some("as") {
                         let a = name(toks.get(j + 1)).map(str::to_string);

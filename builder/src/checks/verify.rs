@@ -807,7 +807,9 @@ pub fn verify_variant(
     // One process: this build first (a fresh process, so this is the plain
     // get_kernel check), then the second build next to it, then calls.
     let second_pair = match (&second, &unique_problem, &hardcoded_problem) {
-        (Some((repo2, id2, _)), None, None) if unique && *id2 != id => Some((repo2.clone(), id2.clone())),
+        (Some((repo2, id2, _)), None, None) if unique && *id2 != id => {
+            Some((repo2.clone(), id2.clone()))
+        }
         _ => None,
     };
     let mut pairs: Vec<(&Path, &String)> = vec![(&repo1, &id)];
@@ -903,7 +905,10 @@ pub fn verify_variant(
             "both builds have the ops id `{id}`; they cannot be loaded into one process"
         ));
     } else {
-        let id2 = second_pair.as_ref().map(|p| p.1.clone()).unwrap_or_default();
+        let id2 = second_pair
+            .as_ref()
+            .map(|p| p.1.clone())
+            .unwrap_or_default();
         let l2 = loads.get(1).cloned().unwrap_or_default();
         let reregistered = log.contains(&format!("register the namespace {id};"))
             || log.contains(&format!("register the namespace {id} "));
@@ -943,9 +948,8 @@ pub fn verify_variant(
             }
             let after = list(&res, "first_ops_after");
             if res.get("first_ops_after").is_some() && after != r.ops {
-                u.problems.push(
-                    "the ops of this build changed when the second build was loaded".into(),
-                );
+                u.problems
+                    .push("the ops of this build changed when the second build was loaded".into());
             }
             if let Some(err) = field(&res, "error") {
                 u.problems.push(format!("calling the ops failed: {err}"));

@@ -60,6 +60,7 @@ pub fn inspect(dir: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<Vec<Entr
         // Every parent inside `dir` must be a directory (or not exist yet).
         let mut parent = PathBuf::new();
         let parts: Vec<&str> = rel.split('/').collect();
+        let mut parent_blocked = false;
         for part in &parts[..parts.len() - 1] {
             parent.push(part);
             let p = dir.join(&parent);
@@ -68,7 +69,12 @@ pub fn inspect(dir: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<Vec<Entr
                     "{} (a file where a directory is needed)",
                     parent.display()
                 ));
+                parent_blocked = true;
+                break;
             }
+        }
+        if parent_blocked {
+            continue;
         }
         let state = match fs::symlink_metadata(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::New,

@@ -95,9 +95,10 @@ pub fn parse_backends(values: &[String]) -> Result<Vec<Backend>> {
             _ => {
                 let names: Vec<&str> = SCAFFOLD_BACKENDS.iter().map(|b| b.as_str()).collect();
                 bail!(
-                    "--backends: `{}` is not a backend init can scaffold; choose from all, {}",
+                    "--backends: `{}` is not a backend init can scaffold; choose from all, {}\n  help: if `{}` is the directory to initialize, put it before --backends",
                     v.escape_debug(),
-                    names.join(", ")
+                    names.join(", "),
+                    v.escape_debug()
                 );
             }
         }
@@ -169,6 +170,24 @@ pub fn render(
         };
         files.insert(t.destination(&ctx.py), text.into_bytes());
     }
+    // The plan file the kernel's flake reads, so that Nix builds work
+    // without a `kernel-builder plan --write` first.
+    let toml = String::from_utf8(files["build.toml"].clone()).expect("UTF-8 template");
+    let file = Path::new("build.toml");
+    let (config, _) = crate::config::parse_str(&toml, file, Path::new("."), false)
+        .map_err(|e| anyhow!("the generated build.toml is invalid (a template bug):\n{e}"))?;
+    let plan = crate::plan::plan(
+        &config,
+        crate::matrix::Matrix::get(),
+        &crate::plan::Systems::All,
+        file,
+        toml.as_bytes(),
+    )
+    .map_err(|e| anyhow!("cannot plan the generated build.toml (a template bug):\n{e}"))?;
+    files.insert(
+        crate::backends::nix::PLAN_FILE.to_string(),
+        crate::backends::nix::plan_file_json(&plan).into_bytes(),
+    );
     Ok(files)
 }
 

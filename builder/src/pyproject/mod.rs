@@ -104,7 +104,11 @@ fn stable_abi_hex(v: &crate::config::Version) -> String {
 fn binding_dirs(src: &[String]) -> Vec<String> {
     let mut dirs: Vec<String> = src
         .iter()
-        .filter_map(|s| Path::new(s).parent().map(|p| p.to_string_lossy().into_owned()))
+        .filter_map(|s| {
+            Path::new(s)
+                .parent()
+                .map(|p| p.to_string_lossy().into_owned())
+        })
         .filter(|d| !d.is_empty())
         .collect();
     dirs.sort();

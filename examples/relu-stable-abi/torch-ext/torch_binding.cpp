@@ -3,9 +3,8 @@
 #include "registration.h"
 #include "torch_binding.h"
 
-// The STABLE_TORCH_LIBRARY*_EXPAND macros from the generated registration.h
-// expand TORCH_EXTENSION_NAME (this build's unique ops namespace) before the
-// stable registration macros paste it into identifiers.
+// registration.h provides STABLE_TORCH_LIBRARY_EXPAND/_IMPL_EXPAND, which expand
+// TORCH_EXTENSION_NAME (this build's unique ops namespace) before pasting it.
 STABLE_TORCH_LIBRARY_EXPAND(TORCH_EXTENSION_NAME, ops) {
   ops.def("relu(Tensor! out, Tensor input) -> ()");
 }

@@ -5,6 +5,8 @@
 # depfiles for incremental builds. This keeps toolkit discovery out of CMake.
 
 # Torch: headers, libraries and ABI flag from the Python package.
+set(KB_CMAKE_DIR "${CMAKE_CURRENT_LIST_DIR}")
+
 # Call after find_package(Python3 ... Development.SABIModule) at top level.
 function(kb_find_torch)
   execute_process(
@@ -154,11 +156,16 @@ function(kb_metal_library target src)
   add_custom_command(OUTPUT "${_air}" COMMAND xcrun -sdk macosx metal -std=metal4.0 -O2 -c "${src}" -o "${_air}"
     DEPENDS "${src}" VERBATIM)
   add_custom_command(OUTPUT "${_lib}" COMMAND xcrun -sdk macosx metallib "${_air}" -o "${_lib}" DEPENDS "${_air}" VERBATIM)
+  string(MAKE_C_IDENTIFIER "${_base}_metallib" _ns)
   add_custom_command(OUTPUT "${_hdr}"
-    COMMAND "${CMAKE_COMMAND}" -DINPUT=${_lib} -DOUTPUT=${_hdr} -DSYMBOL=${_base}_metallib -P "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/embed-binary.cmake"
+    COMMAND "${CMAKE_COMMAND}" -DINPUT=${_lib} -DOUTPUT=${_hdr} -DNAMESPACE=${_ns} -P "${KB_CMAKE_DIR}/embed-binary.cmake"
     DEPENDS "${_lib}" VERBATIM)
   target_sources(${target} PRIVATE "${_hdr}")
   target_include_directories(${target} PRIVATE "${_dir}")
+  # Sources include EMBEDDED_METALLIB_HEADER and call
+  # EMBEDDED_METALLIB_NAMESPACE::createLibrary(device, &error).
+  target_compile_definitions(${target} PRIVATE "EMBEDDED_METALLIB_HEADER=\"${_base}_metallib.h\"" EMBEDDED_METALLIB_NAMESPACE=${_ns})
+  target_link_libraries(${target} PRIVATE "-framework Metal" "-framework Foundation")
 endfunction()
 
 function(kb_add_kernel_source target backend src includes cxx_flags device_flags targets)

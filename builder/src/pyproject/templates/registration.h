@@ -17,6 +17,11 @@
 #define TORCH_LIBRARY_IMPL_EXPAND(NAME, DEVICE, MODULE) \
   TORCH_LIBRARY_IMPL(NAME, DEVICE, MODULE)
 
+// The same for the Torch stable ABI (`[torch] stable-abi`).
+#define STABLE_TORCH_LIBRARY_EXPAND(NAME, MODULE) STABLE_TORCH_LIBRARY(NAME, MODULE)
+#define STABLE_TORCH_LIBRARY_IMPL_EXPAND(NAME, DEVICE, MODULE) \
+  STABLE_TORCH_LIBRARY_IMPL(NAME, DEVICE, MODULE)
+
 // A Python module without functions: importing it runs the static Torch
 // registrations. Only limited-API (abi3) calls are used.
 #define REGISTER_EXTENSION(NAME)                                            \

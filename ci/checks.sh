@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Heavy checks of the verifier (issue [3]): check-abi, check-builds, hash and
+# verify against real inputs. Idempotent; installs what it needs:
+# - Debian: gcc/g++/binutils, clang + lld + llvm (Mach-O and PE test modules),
+#   zlib and OpenSSL headers (link tests), hyperfine (benchmark).
+# - A Python venv with torch 2.15.0, kernels and auditwheel at $KB_VENV
+#   (default: the shared CI toolchain from ci/env.sh, else
+#   $HOME/.cache/kernel-builder/ci-venv), reused when already complete.
+# Then runs the checks_* test suites with KB_SLOW_TESTS=1 (the real loader, a
+# compiled Torch extension, a stripped copy of libtorch_cpu.so) and the
+# check-abi benchmark (KB_BENCH=0 skips it; a missed goal is reported, not fatal:
+# timings on shared CI machines vary).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for p in build-essential python3-venv clang-15 lld-15 llvm-15 zlib1g-dev libssl-dev hyperfine; do
+  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "ci/checks.sh: missing Debian packages (${need[*]}); install them as root" >&2
+  fi
+fi
+
+# The torch environment: reuse the shared one when ci/env.sh provides it.
+if [ -z "${KB_VENV:-}" ] && [ -f ci/env.sh ]; then
+  # shellcheck disable=SC1091
+  source ci/env.sh || echo "ci/checks.sh: ci/env.sh failed; using a venv of our own" >&2
+fi
+export KB_VENV=${KB_VENV:-$HOME/.cache/kernel-builder/ci-venv}
+py="$KB_VENV/bin/python"
+if [ ! -x "$py" ]; then
+  python3 -m venv "$KB_VENV"
+fi
+if ! "$py" - <<'PY' 2>/dev/null
+import auditwheel, kernels, torch
+assert torch.__version__.startswith("2.15.0"), torch.__version__
+PY
+then
+  "$py" -m pip install --quiet --disable-pip-version-check "torch==2.15.0" "kernels==0.17.2" auditwheel
+fi
+"$py" -c "import torch, kernels; print(f'ci/checks.sh: torch {torch.__version__}, kernels {kernels.__version__} in $KB_VENV')"
+
+echo "== checks: unit tests"
+cargo test --locked -p kernel-builder --lib checks
+echo "== checks: check-abi, check-builds, hash, verify (KB_SLOW_TESTS=1)"
+KB_SLOW_TESTS=1 cargo test --locked -p kernel-builder \
+  --test checks_abi --test checks_hash --test checks_builds --test checks_verify
+
+if [ "${KB_BENCH:-1}" != 0 ]; then
+  echo "== checks: benchmark check-abi vs auditwheel vs cat"
+  AUDITWHEEL_PYTHON="$py" scripts/bench-check-abi.sh \
+    || echo "ci/checks.sh: WARNING: the check-abi benchmark missed its goal (see above)" >&2
+fi
+echo "ci/checks.sh: all checks passed"
