@@ -413,11 +413,41 @@ fn build_and_upload(a: BuildAndUploadArgs) -> CmdResult {
 /// Build with Nix when it is usable and the kernel has a flake; otherwise (or
 /// with `--local`) make a development build with the host toolchain, saying why.
 fn build(a: &BuildArgs) -> CmdResult {
+    let code = build_variants(a)?;
+    // The card is filled into build/CARD.md (uploaded as the Hub README).
+    let root = config::build_toml_path(a.kernel_dir.as_deref())
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let root = if root.as_os_str().is_empty() {
+        std::path::PathBuf::from(".")
+    } else {
+        root
+    };
+    if root.join("CARD.md").is_file() {
+        match crate::card::fill_card(&root, None) {
+            Ok(p) => eprintln!("filled the kernel card: {}", p.display()),
+            Err(e) => eprintln!("warning: could not fill CARD.md: {e:#}"),
+        }
+    }
+    Ok(code)
+}
+
+fn build_variants(a: &BuildArgs) -> CmdResult {
     use crate::backends::{local, nix};
     if a.local {
         return local::build(a);
     }
-    let has_flake = config::build_toml_path(a.kernel_dir.as_deref()).parent().map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d }).is_some_and(|d| d.join("flake.nix").is_file());
+    let has_flake = config::build_toml_path(a.kernel_dir.as_deref())
+        .parent()
+        .map(|d| {
+            if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d
+            }
+        })
+        .is_some_and(|d| d.join("flake.nix").is_file());
     match nix::nix_available() {
         Ok(_) if has_flake => nix::build(a),
         Ok(_) => {

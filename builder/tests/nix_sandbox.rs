@@ -420,7 +420,7 @@ fn hooks_run_and_gate_inside_the_nix_sandbox() {
     let b = nix_build(&busybox, &expr(&k, &variant, &empty, &tools, uid));
     assert!(!b.ok);
     assert!(
-        b.log.contains(&format!("did not produce")) && b.log.contains(&format!("{ops}.abi3.so")),
+        b.log.contains("did not produce") && b.log.contains(&format!("{ops}.abi3.so")),
         "{}",
         b.log
     );

@@ -236,7 +236,11 @@ pub fn check_variant_layout(dir: &Path, python_name: Option<&str>) -> VariantLay
                         ));
                     }
                 }
-                if matches!(t, "cuda" | "rocm") {
+                // Noarch (pure-Python) variants compile nothing: no archs to list.
+                let noarch = vname.as_ref().is_some_and(|v| {
+                    matches!(v.framework, crate::checks::VariantFramework::TorchNoarch)
+                });
+                if matches!(t, "cuda" | "rocm") && !noarch {
                     let archs = m
                         .get("backend")
                         .and_then(|b| b.get("archs"))

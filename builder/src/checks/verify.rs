@@ -28,7 +28,8 @@ pub struct VerifyArgs {
     /// A kernel project, its `build/` directory, or one variant
     pub kernel_dir: Option<PathBuf>,
     /// Python interpreter with `kernels` and `torch` installed (default: the
-    /// first of `python3`, `$VIRTUAL_ENV/bin/python` that has them)
+    /// first of `python3`, `$VIRTUAL_ENV/bin/python`, `$KB_PYTHON`,
+    /// `$KB_VENV/bin/python` that has them)
     #[arg(long)]
     pub python: Option<PathBuf>,
     /// A second build of the same kernel (different ops id) to load together
@@ -350,6 +351,13 @@ pub fn find_python(explicit: Option<&Path>, home: &Path) -> Result<(PathBuf, Pro
         None => {
             candidates.push("python3".into());
             if let Some(v) = std::env::var_os("VIRTUAL_ENV") {
+                candidates.push(PathBuf::from(v).join("bin/python"));
+            }
+            // The toolchain kernel-builder provisions (exported by ci/env.sh).
+            if let Some(p) = std::env::var_os("KB_PYTHON") {
+                candidates.push(PathBuf::from(p));
+            }
+            if let Some(v) = std::env::var_os("KB_VENV") {
                 candidates.push(PathBuf::from(v).join("bin/python"));
             }
             candidates.extend(FALLBACK_PYTHONS.iter().map(PathBuf::from));
