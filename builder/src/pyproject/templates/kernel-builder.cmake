@@ -37,6 +37,19 @@ function(kb_configure_extension target)
   if(KB_STABLE_ABI)
     target_compile_definitions(${target} PRIVATE TORCH_TARGET_VERSION=${KB_STABLE_ABI})
   endif()
+  # torch parallelizes with OpenMP, and at::parallel_for is a template that
+  # runs in our code: without -fopenmp its pragmas are ignored and every
+  # parallel_for is serial. Compile only: libgomp is not linked, the GOMP
+  # symbols resolve to the OpenMP runtime torch has already loaded.
+  foreach(_d IN LISTS KB_TORCH_INCLUDE_DIRS)
+    if(EXISTS "${_d}/ATen/Config.h")
+      file(STRINGS "${_d}/ATen/Config.h" _omp REGEX "^#define AT_PARALLEL_OPENMP 1")
+      if(_omp AND CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+        target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-fopenmp>)
+      endif()
+      break()
+    endif()
+  endforeach()
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
     # Each build registers a unique namespace; gnu-unique symbols would pin
     # the library in memory and break loading two builds side by side.
