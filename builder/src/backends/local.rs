@@ -303,21 +303,45 @@ fn print_summary(results: &[VariantResult]) {
 }
 
 /// Run a command, appending its output to `log` (and to stderr with `-L`).
+/// Run a command with stdout and stderr merged, appending the output to
+/// `log`; with `-L` each line also goes to stderr as it is produced.
 fn run(cmd: &mut Command, log: &Path, echo: bool, what: &str) -> Result<String> {
-    let out = cmd
-        .output()
-        .with_context(|| format!("{what}: cannot start {:?}", cmd.get_program()))?;
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    use std::io::BufRead;
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)?;
-    writeln!(f, "$ {:?}\n{text}", cmd)?;
-    if echo {
-        eprint!("{text}");
+    writeln!(f, "$ {cmd:?}")?;
+    let args: Vec<std::ffi::OsString> = cmd.get_args().map(|a| a.to_os_string()).collect();
+    let mut expr = duct::cmd(cmd.get_program(), args)
+        .stderr_to_stdout()
+        .unchecked();
+    if let Some(dir) = cmd.get_current_dir() {
+        expr = expr.dir(dir);
     }
-    if !out.status.success() {
+    for (k, v) in cmd.get_envs() {
+        expr = match v {
+            Some(v) => expr.env(k, v),
+            None => expr.env_remove(k),
+        };
+    }
+    let reader = expr
+        .reader()
+        .with_context(|| format!("{what}: cannot start {:?}", cmd.get_program()))?;
+    let mut text = String::new();
+    let mut lines = std::io::BufReader::new(&reader);
+    let mut line = Vec::new();
+    while lines.read_until(b'\n', &mut line)? > 0 {
+        let l = String::from_utf8_lossy(&line);
+        f.write_all(l.as_bytes())?;
+        if echo {
+            eprint!("{l}");
+        }
+        text.push_str(&l);
+        line.clear();
+    }
+    let status = reader.try_wait()?.map(|o| o.status);
+    if !status.is_some_and(|s| s.success()) {
         let tail: Vec<&str> = text.lines().rev().take(40).collect();
         bail!(
             "{what} failed:\n{}",
