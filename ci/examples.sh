@@ -12,7 +12,7 @@
 #
 # Idempotent; installs what it needs. Environment:
 #   KB_VENV          Python env with torch 2.15, kernels, pytest
-#                    (default ~/.cache/kernel-builder/ci-venv, created if missing)
+#                    (default: the environment ci/env.sh provisions)
 #   KB_CUDA_PREFIX   where the CUDA 13.2 compiler wheels go
 #                    (default ~/.cache/kernel-builder/cuda-13.2)
 #   KB_JOBS          parallel compile jobs (default 2)
@@ -27,7 +27,6 @@ if [ -z "${KB_VENV:-}" ] && [ -f ci/env.sh ]; then
   # shellcheck source=/dev/null
   . ci/env.sh
 fi
-KB_VENV=${KB_VENV:-$HOME/.cache/kernel-builder/ci-venv}
 KB_CUDA_PREFIX=${KB_CUDA_PREFIX:-$HOME/.cache/kernel-builder/cuda-13.2}
 KB_JOBS=${KB_JOBS:-2}
 py=$KB_VENV/bin/python

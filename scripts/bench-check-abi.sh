@@ -17,15 +17,19 @@
 # Goals: kernel-builder >= 10x faster than auditwheel, <= 2x the cat time.
 #
 # Usage: scripts/bench-check-abi.sh [LIBTORCH_CPU_SO]
-# Needs hyperfine and a Python with auditwheel: $AUDITWHEEL_PYTHON, or the CI
-# venv (${KB_VENV:-$HOME/.cache/kernel-builder/ci-venv}, see ci/checks.sh).
+# Needs hyperfine and a Python with auditwheel: $AUDITWHEEL_PYTHON, or the shared
+# torch environment ($KB_VENV; ci/env.sh provisions it, ci/checks.sh adds auditwheel).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-venv=${KB_VENV:-$HOME/.cache/kernel-builder/ci-venv}
+if [ -z "${KB_VENV:-}" ]; then
+  # shellcheck disable=SC1091
+  KB_VENV=$(cd "$root" && . ci/env.sh >/dev/null && echo "$KB_VENV")
+fi
+venv=$KB_VENV
 
 lib=${1:-}
 if [ -z "$lib" ]; then
-  for v in "$venv" /opt/kb-venv; do
+  for v in "$venv"; do
     f=$(ls "$v"/lib/python3*/site-packages/torch/lib/libtorch_cpu.so 2>/dev/null | head -1 || true)
     if [ -n "$f" ]; then lib=$f; break; fi
   done
@@ -33,7 +37,7 @@ fi
 [ -n "$lib" ] && [ -f "$lib" ] || { echo "error: libtorch_cpu.so not found; pass its path or install torch into $venv" >&2; exit 2; }
 
 py=""
-for p in "${AUDITWHEEL_PYTHON:-}" "$venv/bin/python" /opt/kb-venv/bin/python python3; do
+for p in "${AUDITWHEEL_PYTHON:-}" "$venv/bin/python" python3; do
   [ -n "$p" ] || continue
   if "$p" -c "import auditwheel" 2>/dev/null; then py=$p; break; fi
 done

@@ -4,9 +4,12 @@
 //! own pytest suite, `example.py` and the benchmark class.
 //!
 //! Needs a Python with torch, kernels and pytest (plus cmake, ninja and a
-//! C++ compiler): `KB_PYTHON`, else `/opt/kb-venv/bin/python`. `KB_E2E=0`
+//! C++ compiler): `KB_PYTHON`, `KB_VENV`, or an environment provisioned by `kernel-builder toolchain`. `KB_E2E=0`
 //! skips the test; `KB_E2E=1` turns missing prerequisites into a failure
 //! (CI sets it).
+
+#[path = "common/python.rs"]
+mod test_python;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -29,9 +32,11 @@ fn ok(what: &str, o: Output) -> Output {
 
 /// The Python to test with and its torch `major.minor`, or why there is none.
 fn python() -> Result<(PathBuf, String), String> {
-    let py = std::env::var_os("KB_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/opt/kb-venv/bin/python"));
+    let py = test_python::with_imports("torch, kernels, pytest")
+        .or_else(|| test_python::candidates().into_iter().next())
+        .ok_or(
+            "no Python found: set KB_PYTHON, or provision one with `kernel-builder toolchain`",
+        )?;
     let out = Command::new(&py)
         .args([
             "-c",

@@ -2,6 +2,9 @@
 //! and lld for Mach-O and PE), plus torch's own `libtorch_cpu.so` when a
 //! torch wheel is installed.
 
+#[path = "common/python.rs"]
+mod test_python;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -632,15 +635,7 @@ fn pe_modules_are_checked() {
 }
 
 fn libtorch_cpu() -> Option<PathBuf> {
-    let mut candidates = Vec::new();
-    if let Some(v) = std::env::var_os("KB_VENV") {
-        candidates.push(PathBuf::from(v));
-    }
-    if let Some(h) = std::env::var_os("HOME") {
-        candidates.push(PathBuf::from(h).join(".cache/kernel-builder/ci-venv"));
-    }
-    candidates.push(PathBuf::from("/opt/kb-venv"));
-    for venv in candidates {
+    for venv in test_python::venvs() {
         let Ok(rd) = std::fs::read_dir(venv.join("lib")) else {
             continue;
         };

@@ -1,6 +1,9 @@
 //! `hash`: digests written into metadata.json, `hash --check`, and agreement
 //! with the real loader (`kernels._rust.Digest.hash_variant`) byte for byte.
 
+#[path = "common/python.rs"]
+mod test_python;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -167,21 +170,7 @@ fn dangling_link_is_an_error() {
 }
 
 fn loader_python() -> Option<PathBuf> {
-    let mut c = Vec::new();
-    if let Some(v) = std::env::var_os("KB_VENV") {
-        c.push(PathBuf::from(v).join("bin/python"));
-    }
-    if let Some(h) = std::env::var_os("HOME") {
-        c.push(PathBuf::from(h).join(".cache/kernel-builder/ci-venv/bin/python"));
-    }
-    c.push("/opt/kb-venv/bin/python".into());
-    c.into_iter().find(|p| {
-        p.is_file()
-            && Command::new(p)
-                .args(["-c", "import kernels._rust"])
-                .output()
-                .is_ok_and(|o| o.status.success())
-    })
+    test_python::with_imports("kernels._rust")
 }
 
 /// The loader's own digest, as JSON {algorithm, files}.

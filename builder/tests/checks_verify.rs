@@ -1,7 +1,10 @@
 //! `verify`: the real `kernels` loader on hand-made variants. Every loader
 //! process imports torch (5-10 s each here), so these run with
 //! KB_SLOW_TESTS=1 (as `ci/checks.sh` does) and a Python with `kernels` and
-//! `torch` (found via KB_VENV, the CI venv, or /opt/kb-venv).
+//! `torch` (found via KB_PYTHON, KB_VENV or the environments kernel-builder provisioned).
+
+#[path = "common/python.rs"]
+mod test_python;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,21 +20,7 @@ fn loader_python() -> Option<PathBuf> {
         eprintln!("skipped: set KB_SLOW_TESTS=1 to run the loader");
         return None;
     }
-    let mut c = Vec::new();
-    if let Some(v) = std::env::var_os("KB_VENV") {
-        c.push(PathBuf::from(v).join("bin/python"));
-    }
-    if let Some(h) = std::env::var_os("HOME") {
-        c.push(PathBuf::from(h).join(".cache/kernel-builder/ci-venv/bin/python"));
-    }
-    c.push("/opt/kb-venv/bin/python".into());
-    c.into_iter().find(|p| {
-        p.is_file()
-            && Command::new(p)
-                .args(["-c", "import kernels, torch"])
-                .output()
-                .is_ok_and(|o| o.status.success())
-    })
+    test_python::with_imports("kernels, torch")
 }
 
 /// (major, minor) of the loader's torch.

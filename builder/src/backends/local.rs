@@ -13,6 +13,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use super::toolchain::{self, CudaToolkit, TorchEnv};
+use crate::checks::verify::{Probe, Status as VerifyStatus};
 use crate::cli::BuildArgs;
 use crate::commands::{compute_plan, load_config, CmdResult, Failure};
 use crate::config::Backend;
@@ -82,6 +83,21 @@ struct Ctx<'a> {
     unique: String,
     git: Option<GitState>,
     args: &'a BuildArgs,
+    /// Loader probes per interpreter: one Python start per build, not per variant.
+    probes: std::sync::Mutex<BTreeMap<PathBuf, std::result::Result<Probe, String>>>,
+}
+
+impl Ctx<'_> {
+    fn probe(&self, python: &Path) -> Result<Probe> {
+        let mut cache = self.probes.lock().expect("probe cache lock");
+        let entry = cache.entry(python.to_path_buf()).or_insert_with(|| {
+            let home = tempfile::tempdir().map_err(|e| e.to_string())?;
+            crate::checks::verify::probe(python, home.path())
+        });
+        entry
+            .clone()
+            .map_err(|e| anyhow!("probing {} for the get_kernel check: {e}", python.display()))
+    }
 }
 
 pub fn build(args: &BuildArgs) -> CmdResult {
@@ -131,6 +147,7 @@ pub fn build(args: &BuildArgs) -> CmdResult {
         unique,
         git,
         args,
+        probes: Default::default(),
     };
 
     let mp = MultiProgress::new();
@@ -471,9 +488,27 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &ProgressBar, log: &Path) -> Result
     metadata["build-info"]["toolchain"] = toolchain_info(&env, cuda.as_ref());
     pb.set_message("checking");
     let abi_findings = abi_findings(&stage, v);
-    match loadable_here(&env, v) {
-        Ok(()) => loader_check(&env, &stage_root, v, &ops_name, so_path.is_some(), log)?,
-        Err(why) => metadata["build-info"]["get-kernel-check"] = json!(format!("skipped: {why}")),
+    let probe = ctx.probe(&env.python)?;
+    let verified = crate::checks::verify::verify_variant(&stage, &env.python, &probe, None, false);
+    match verified.status {
+        VerifyStatus::Ok => {}
+        VerifyStatus::Skipped => {
+            metadata["build-info"]["get-kernel-check"] =
+                json!(format!("skipped: {}", verified.reason.unwrap_or_default()));
+        }
+        VerifyStatus::Failed => {
+            let mut msg = format!(
+                "get_kernel check failed: {}",
+                verified.reason.unwrap_or_default()
+            );
+            for p in &verified.problems {
+                msg.push_str(&format!("\n  {p}"));
+            }
+            if let Some(l) = &verified.log {
+                msg.push_str(&format!("\n{l}"));
+            }
+            bail!(msg);
+        }
     }
     remove_bytecode(&stage)?;
     metadata["build-info"]["abi-findings"] = json!(abi_findings);
@@ -656,99 +691,6 @@ fn abi_findings(stage: &Path, v: &Variant) -> Vec<String> {
     }
 }
 
-/// Whether the build environment's torch can load `v` (the loader picks
-/// variants by torch version and compute backend).
-fn loadable_here(env: &TorchEnv, v: &Variant) -> std::result::Result<(), String> {
-    let local = env
-        .torch_version
-        .split_once('+')
-        .map(|(_, l)| l)
-        .unwrap_or("");
-    let ok = match v.backend {
-        Backend::Cpu => true,
-        Backend::Cuda => {
-            // `+cu132`: the variant's CUDA major must match and its minor not exceed torch's.
-            let digits = local.strip_prefix("cu").unwrap_or("");
-            match (&v.toolkit, digits.len() >= 3) {
-                (Some(tk), true) => {
-                    let (maj, min) = digits.split_at(digits.len() - 1);
-                    tk.0.first().map(|m| m.to_string()).as_deref() == Some(maj)
-                        && tk.0.get(1).copied().unwrap_or(0) <= min.parse().unwrap_or(0)
-                }
-                (None, true) => true,
-                _ => false,
-            }
-        }
-        Backend::Rocm => local.starts_with("rocm"),
-        Backend::Xpu => local.starts_with("xpu"),
-        Backend::Metal => cfg!(target_os = "macos"),
-        _ => false,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "torch {} in the build environment cannot load {} variants",
-            env.torch_version, v.name
-        ))
-    }
-}
-
-const LOADER_CHECK: &str = r#"
-import json, logging, sys, warnings
-from pathlib import Path
-records = []
-class H(logging.Handler):
-    def emit(self, r):
-        records.append(r.getMessage())
-logging.getLogger().addHandler(H())
-import torch, kernels
-path, backend, ops_name, native = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
-with warnings.catch_warnings(record=True) as caught:
-    warnings.simplefilter("always")
-    mod = kernels.get_local_kernel(Path(path), backend=backend)
-ops = sorted(n for n in torch._C._dispatch_get_all_op_names() if n.startswith(ops_name + "::"))
-out = {"module": mod.__name__, "ops": ops,
-       "warnings": [str(w.message) for w in caught] + records}
-print("KB-RESULT " + json.dumps(out))
-if native and not ops:
-    sys.exit("the native module registered no ops in namespace " + ops_name)
-"#;
-
-/// Load the staged variant with the real `kernels` loader in a clean HOME.
-fn loader_check(
-    env: &TorchEnv,
-    stage_root: &Path,
-    v: &Variant,
-    ops_name: &str,
-    native: bool,
-    log: &Path,
-) -> Result<()> {
-    let home = tempfile::tempdir()?;
-    let mut cmd = Command::new(&env.python);
-    cmd.arg("-c")
-        .arg(LOADER_CHECK)
-        .arg(stage_root)
-        .arg(v.backend.as_str())
-        .arg(ops_name)
-        .arg(if native { "1" } else { "0" });
-    cmd.env("HOME", home.path())
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("HF_HUB_OFFLINE", "1")
-        .env_remove("LOCAL_KERNELS");
-    let out = run(
-        &mut cmd,
-        log,
-        false,
-        "loading the variant with kernels.get_local_kernel",
-    )
-    .with_context(|| format!("get_kernel check of {}", v.name))?;
-    if !out.contains("KB-RESULT") {
-        bail!("the loader check printed no result");
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -840,37 +782,6 @@ mod tests {
             dg["__init__.py"],
             "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
         );
-    }
-
-    #[test]
-    fn loadability_follows_torch_build() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/all-backends");
-        let loaded = crate::config::load(Some(&dir)).unwrap();
-        let plan = crate::plan::plan(
-            &loaded.config,
-            crate::matrix::Matrix::get(),
-            &Systems::All,
-            &loaded.path,
-            b"",
-        )
-        .unwrap();
-        let env = |t: &str| TorchEnv {
-            python: "p".into(),
-            torch_version: t.into(),
-            python_version: "3.11".into(),
-            cxx11_abi: true,
-            cmake: "c".into(),
-            ninja: "n".into(),
-        };
-        let ok = |t: &str, n: &str| loadable_here(&env(t), plan.variant(n).unwrap()).is_ok();
-        assert!(ok("2.15.0+cu132", "torch215-cxx11-cpu-x86_64-linux"));
-        assert!(ok("2.15.0+cu132", "torch215-cxx11-cu132-x86_64-linux"));
-        assert!(ok("2.15.0+cu132", "torch215-cxx11-cu130-x86_64-linux"));
-        assert!(!ok("2.15.0+cu130", "torch215-cxx11-cu132-x86_64-linux"));
-        assert!(!ok("2.15.0+cu132", "torch215-cxx11-cu126-x86_64-linux"));
-        assert!(!ok("2.15.0+cu132", "torch215-cxx11-rocm72-x86_64-linux"));
-        assert!(ok("2.15.0+rocm7.2", "torch215-cxx11-rocm72-x86_64-linux"));
-        assert!(!ok("2.15.0", "torch215-cxx11-cu132-x86_64-linux"));
     }
 
     #[test]

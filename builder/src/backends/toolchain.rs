@@ -233,6 +233,29 @@ pub fn torch_env(version: &Version, log: &Path) -> Result<TorchEnv> {
     Ok(env)
 }
 
+/// Interpreters of the torch environments `torch_env` has provisioned in the
+/// cache, newest torch first.
+pub fn provisioned_pythons() -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(cache_dir().join("envs")) else {
+        return Vec::new();
+    };
+    let mut envs: Vec<(Version, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let version = e
+                .file_name()
+                .to_str()?
+                .strip_prefix("torch-")?
+                .parse()
+                .ok()?;
+            Some((version, e.path().join("bin/python")))
+        })
+        .filter(|(_, python)| python.is_file())
+        .collect();
+    envs.sort();
+    envs.into_iter().rev().map(|(_, python)| python).collect()
+}
+
 /// PyPI packages that make up CUDA toolkit `version`.
 fn cuda_packages(version: &Version) -> Vec<String> {
     let mm = version.major_minor();

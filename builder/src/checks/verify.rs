@@ -44,9 +44,6 @@ pub struct VerifyArgs {
     pub json: bool,
 }
 
-/// Last-resort interpreters, after `python3` and `$VIRTUAL_ENV/bin/python`.
-const FALLBACK_PYTHONS: &[&str] = &["/opt/kb-venv/bin/python"];
-
 const MARK: &str = "@@KB-VERIFY@@";
 
 const PROBE_PY: &str = r#"
@@ -360,7 +357,8 @@ pub fn find_python(explicit: Option<&Path>, home: &Path) -> Result<(PathBuf, Pro
             if let Some(v) = std::env::var_os("KB_VENV") {
                 candidates.push(PathBuf::from(v).join("bin/python"));
             }
-            candidates.extend(FALLBACK_PYTHONS.iter().map(PathBuf::from));
+            // Last resort: the environments the local backend provisioned.
+            candidates.extend(crate::backends::toolchain::provisioned_pythons());
         }
     }
     let mut why = Vec::new();
@@ -1246,5 +1244,37 @@ mod tests {
         assert!(ok("torch215-cpu-aarch64-darwin").is_err());
         assert!(ok("torch215-cxx11-rocm72-x86_64-linux").is_err());
         assert!(ok("tvm-ffi01-cpu-x86_64-linux").is_err());
+        // A variant for a newer CUDA than torch's, ROCm and CPU-only torch builds.
+        let older = Probe {
+            cuda: Some("13.0".into()),
+            ..probe()
+        };
+        assert!(loadable(
+            &VariantName::parse("torch215-cxx11-cu132-x86_64-linux").unwrap(),
+            &older
+        )
+        .is_err());
+        let rocm = Probe {
+            cuda: None,
+            hip: Some("7.2".into()),
+            ..probe()
+        };
+        assert_eq!(
+            loadable(
+                &VariantName::parse("torch215-cxx11-rocm72-x86_64-linux").unwrap(),
+                &rocm
+            )
+            .unwrap(),
+            "rocm"
+        );
+        let cpu_only = Probe {
+            cuda: None,
+            ..probe()
+        };
+        assert!(loadable(
+            &VariantName::parse("torch215-cxx11-cu132-x86_64-linux").unwrap(),
+            &cpu_only
+        )
+        .is_err());
     }
 }
