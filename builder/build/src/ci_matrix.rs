@@ -6,30 +6,10 @@
 //! `ciTests.<variant>` (the kernel's `kernels_ci` tests) on a runner with the
 //! variant's hardware. `templates/ci/kernel-builds.yml` consumes `--json`.
 
-use std::io::Write;
-use std::path::PathBuf;
-
-use clap::Args;
+use kb_core::config::Backend;
+use kb_core::plan::{Plan, Systems, Variant};
+use kb_core::{KernelProject, Report};
 use serde::Serialize;
-
-use crate::commands::{compute_plan, load_config, CmdResult, Failure};
-use crate::config::Backend;
-use crate::plan::{Systems, Variant};
-
-#[derive(Debug, Args)]
-pub struct CiMatrixArgs {
-    /// Directory of the kernel project (defaults to current directory)
-    pub kernel_dir: Option<PathBuf>,
-    /// Only jobs for this system
-    #[arg(long)]
-    pub system: Option<String>,
-    /// Only variants of the compliance set (`required` in the matrix)
-    #[arg(long)]
-    pub required_only: bool,
-    /// Machine-readable output: a JSON array for a GitHub Actions `matrix.include`
-    #[arg(long)]
-    pub json: bool,
-}
 
 /// One CI job.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -112,7 +92,7 @@ fn job(v: &Variant, system: &str) -> Job {
 }
 
 /// The jobs of a plan, in plan order, noarch variants on `x86_64-linux`.
-pub fn jobs(plan: &crate::plan::Plan, system: Option<&str>, required_only: bool) -> Vec<Job> {
+pub fn jobs(plan: &Plan, system: Option<&str>, required_only: bool) -> Vec<Job> {
     plan.variants
         .iter()
         .filter(|v| !required_only || v.required)
@@ -126,43 +106,63 @@ pub fn jobs(plan: &crate::plan::Plan, system: Option<&str>, required_only: bool)
         .collect()
 }
 
-pub fn run(a: CiMatrixArgs) -> CmdResult {
-    let loaded = load_config(a.kernel_dir.as_deref())?;
-    let systems = match &a.system {
-        Some(s) => Systems::One(s.clone()),
+/// The CI job matrix; its JSON is a bare array on one line (a GitHub
+/// Actions `matrix.include`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct CiMatrix {
+    pub jobs: Vec<Job>,
+}
+
+/// `kernel-builder ci-matrix`.
+pub fn run(
+    project: &KernelProject,
+    system: Option<&str>,
+    required_only: bool,
+) -> Result<CiMatrix, kb_core::config::ConfigErrors> {
+    let systems = match system {
+        Some(s) => Systems::One(s.to_string()),
         None => Systems::All,
     };
-    let plan = compute_plan(&loaded, &systems)?;
-    let jobs = jobs(&plan, a.system.as_deref(), a.required_only);
-    let mut out = std::io::stdout().lock();
-    if a.json {
-        let text = serde_json::to_string(&jobs).expect("serializes");
-        writeln!(out, "{text}").map_err(|e| Failure::new(1, format!("error: {e}")))?;
-        return Ok(0);
+    let plan = project.plan_for(&systems)?;
+    Ok(CiMatrix {
+        jobs: jobs(&plan, system, required_only),
+    })
+}
+
+impl Report for CiMatrix {
+    fn json_compact(&self) -> bool {
+        true
     }
-    let w = jobs
-        .iter()
-        .map(|j| j.variant.len())
-        .max()
-        .unwrap_or(7)
-        .max(7);
-    let _ = writeln!(
-        out,
-        "{:<w$}  {:<14}  {:<18}  test runner",
-        "variant", "system", "build runner"
-    );
-    for j in &jobs {
+
+    fn text(&self) -> String {
+        use std::fmt::Write;
+        let jobs = &self.jobs;
+        let mut out = String::new();
+        let w = jobs
+            .iter()
+            .map(|j| j.variant.len())
+            .max()
+            .unwrap_or(7)
+            .max(7);
         let _ = writeln!(
             out,
-            "{:<w$}  {:<14}  {:<18}  {}",
-            j.variant,
-            j.system,
-            j.build_runner.join(","),
-            j.test_runner.join(",")
+            "{:<w$}  {:<14}  {:<18}  test runner",
+            "variant", "system", "build runner"
         );
+        for j in jobs {
+            let _ = writeln!(
+                out,
+                "{:<w$}  {:<14}  {:<18}  {}",
+                j.variant,
+                j.system,
+                j.build_runner.join(","),
+                j.test_runner.join(",")
+            );
+        }
+        let _ = writeln!(out, "{} job(s)", jobs.len());
+        out
     }
-    let _ = writeln!(out, "{} job(s)", jobs.len());
-    Ok(0)
 }
 
 #[cfg(test)]

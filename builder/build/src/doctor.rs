@@ -5,24 +5,13 @@
 //! their trusted keys, remote builders, disk space. Local backend: Python,
 //! torch, kernels, C++ compiler, CMake, Ninja, CUDA/ROCm compilers, git.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use clap::Args;
+use kb_core::report::{Report, Status as ExitStatus};
 use serde::Serialize;
 
 use crate::backends::nix::{nix_info, NixProblem, MIN_NIX};
-use crate::commands::{CmdResult, Failure};
-
-#[derive(Debug, Args)]
-pub struct DoctorArgs {
-    /// Kernel directory whose disk is checked (defaults to the current directory)
-    pub kernel_dir: Option<PathBuf>,
-    /// Machine-readable output
-    #[arg(long)]
-    pub json: bool,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -317,7 +306,7 @@ fn local_checks(out: &mut Vec<Check>) {
             ),
         )),
         Some(py) => {
-            let script = "import sys, importlib.metadata as m\nprint('%d.%d.%d' % sys.version_info[:3])\nfor d in ('torch', 'kernels'):\n    try: print(m.version(d))\n    except Exception: print('-')\n";
+            let script = crate::scripts::DOCTOR_PYTHON;
             let o = Command::new(&py).args(["-c", script]).output().ok();
             let lines: Vec<String> = o
                 .filter(|o| o.status.success())
@@ -400,17 +389,27 @@ pub fn checks(kernel_dir: &Path) -> Vec<Check> {
     out
 }
 
-pub fn run(a: DoctorArgs) -> CmdResult {
-    let dir = a.kernel_dir.clone().unwrap_or_else(|| PathBuf::from("."));
-    let all = checks(&dir);
-    let failed = all.iter().any(|c| c.status == Status::Fail);
-    let mut out = std::io::stdout().lock();
-    if a.json {
-        let text = serde_json::to_string_pretty(&all).expect("serializes");
-        writeln!(out, "{text}").map_err(|e| Failure::new(1, format!("error: {e}")))?;
-    } else {
+/// The `doctor` report: every check, grouped by area. Its JSON is the bare
+/// list of checks.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct DoctorReport {
+    pub checks: Vec<Check>,
+}
+
+/// `kernel-builder doctor [DIR]`.
+pub fn run(kernel_dir: &Path) -> DoctorReport {
+    DoctorReport {
+        checks: checks(kernel_dir),
+    }
+}
+
+impl Report for DoctorReport {
+    fn text(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
         let mut area = "";
-        for c in &all {
+        for c in &self.checks {
             if c.area != area {
                 area = c.area;
                 let title = match area {
@@ -431,6 +430,14 @@ pub fn run(a: DoctorArgs) -> CmdResult {
                 let _ = writeln!(out, "         fix: {f}");
             }
         }
+        out
     }
-    Ok(if failed { 1 } else { 0 })
+
+    fn status(&self) -> ExitStatus {
+        if self.checks.iter().any(|c| c.status == Status::Fail) {
+            ExitStatus::Findings
+        } else {
+            ExitStatus::Ok
+        }
+    }
 }

@@ -19,7 +19,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -27,9 +26,9 @@ use object::read::elf::{Dyn, FileHeader, Sym};
 use object::{elf, macho, Endianness, FileKind, Object, ObjectSymbol};
 use serde::{Deserialize, Serialize};
 
-use super::{display_path, resolve_target, InputError, Target, VariantName};
-use crate::cli::CheckAbiArgs;
-use crate::commands::{CmdResult, Failure};
+use kb_core::report::{Report, Status};
+
+use super::{display_path, report_base, resolve_target, InputError, Target, VariantName};
 
 pub const MANYLINUX_POLICY_JSON: &str = include_str!("../../../data/manylinux-policy.json");
 pub const PYTHON_STABLE_ABI_JSON: &str = include_str!("../../../data/python-stable-abi.json");
@@ -1215,37 +1214,14 @@ pub fn is_native_name(name: &str) -> bool {
         || lower.ends_with(".dll")
 }
 
-/// Native modules of a variant directory (recursive, sorted, regular files
-/// only; `__pycache__` skipped).
+/// Native modules of a variant directory (the one walk: recursive, sorted,
+/// `__pycache__` skipped).
 pub fn native_files(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let rd = std::fs::read_dir(&d).map_err(|e| InputError {
-            path: d.clone(),
-            message: format!("cannot read directory: {e}"),
-        })?;
-        for entry in rd {
-            let entry = entry.map_err(|e| InputError {
-                path: d.clone(),
-                message: format!("cannot read directory: {e}"),
-            })?;
-            let ft = entry.file_type().map_err(|e| InputError {
-                path: entry.path(),
-                message: e.to_string(),
-            })?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if ft.is_dir() {
-                if name != "__pycache__" {
-                    stack.push(entry.path());
-                }
-            } else if ft.is_file() && is_native_name(&name) {
-                out.push(entry.path());
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
+    Ok(kb_core::walk::files(dir, kb_core::walk::Rule::Variant)?
+        .into_iter()
+        .filter(|f| is_native_name(f.rel.rsplit('/').next().unwrap_or(&f.rel)))
+        .map(|f| f.path)
+        .collect())
 }
 
 /// Check one file. `Err` means the file could not be read or parsed.
@@ -1468,30 +1444,32 @@ pub fn render_json(report: &AbiReport) -> String {
     s
 }
 
-/// `kernel-builder check-abi`.
-pub fn command(a: CheckAbiArgs) -> CmdResult {
-    let dir = a.kernel_dir.unwrap_or_else(|| PathBuf::from("."));
-    let options = AbiOptions {
-        manylinux: a.manylinux,
-        macos: a.macos,
-        python: a.python_abi,
-        torch_stable_abi: a.torch_stable_abi,
-    };
-    let target = resolve_target(&dir, true)
-        .map_err(|e: InputError| Failure::new(2, format!("error: {e}")))?;
-    let base = match &target {
-        Target::File(f) => f.parent().map(Path::to_path_buf).unwrap_or_default(),
-        _ => dir.clone(),
-    };
-    let report = check_target(&target, &base, &options)
-        .map_err(|e| Failure::new(2, format!("error: {e}")))?;
-    let text = if a.json {
-        render_json(&report)
-    } else {
-        render_text(&report)
-    };
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
-    Ok(report.exit_code())
+/// `kernel-builder check-abi DIR|FILE`.
+pub fn run(path: &Path, options: &AbiOptions) -> Result<AbiReport, InputError> {
+    let target = resolve_target(path, true)?;
+    let base = report_base(path, &target);
+    check_target(&target, &base, options).map_err(|message| InputError {
+        path: path.to_path_buf(),
+        message,
+    })
+}
+
+impl Report for AbiReport {
+    fn text(&self) -> String {
+        render_text(self)
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&render_json(self)).expect("valid JSON")
+    }
+
+    fn status(&self) -> Status {
+        match self.exit_code() {
+            0 => Status::Ok,
+            1 => Status::Findings,
+            _ => Status::Unusable,
+        }
+    }
 }
 
 #[cfg(test)]

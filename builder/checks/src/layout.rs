@@ -9,16 +9,13 @@
 //! directory must be gone.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use kb_core::report::Status;
+use kb_core::KernelProject;
 use serde::Serialize;
 
-use super::{
-    display_path, hash, ops_namespace, resolve_target, Target, VariantFramework, VariantName,
-};
-use crate::cli::CheckBuildsArgs;
-use crate::commands::{CmdResult, Failure};
+use super::{display_path, hash, ops_namespace, resolve_target, Framework, InputError, Target, VariantName};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -111,22 +108,12 @@ pub fn is_python_identifier(s: &str) -> bool {
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
-/// `torch.ops.<name>` occurrences in `_ops.py`.
+/// `torch.ops.<name>` occurrences in `_ops.py` (read with the Python parser).
+#[cfg(test)]
 fn torch_ops_namespaces(src: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let mut rest = src;
-    while let Some(i) = rest.find("torch.ops.") {
-        let after = &rest[i + "torch.ops.".len()..];
-        let name: String = after
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
-        if !name.is_empty() {
-            out.insert(name);
-        }
-        rest = after;
-    }
-    out
+    kb_core::python::ops_module(src)
+        .map(|m| m.namespaces)
+        .unwrap_or_default()
 }
 
 /// Check the layout of one variant directory. `python_name` comes from
@@ -154,37 +141,35 @@ pub fn check_variant_layout(dir: &Path, python_name: Option<&str>) -> VariantLay
     }
 
     // metadata.json
-    let meta_path = dir.join("metadata.json");
-    let meta: Option<serde_json::Value> = match std::fs::read_to_string(&meta_path) {
-        Err(e) => {
-            issues.push(Issue::error(
-                Some("metadata.json"),
-                format!("cannot read ({e}); every variant needs one"),
-            ));
-            None
-        }
-        Ok(text) => match serde_json::from_str::<serde_json::Value>(&text) {
-            Err(e) => {
+    use kb_core::metadata::MetadataError;
+    let meta: Option<serde_json::Map<String, serde_json::Value>> =
+        match kb_core::metadata::read_value(dir) {
+            Ok(m) => Some(m),
+            Err(MetadataError::Read { source, .. }) => {
                 issues.push(Issue::error(
                     Some("metadata.json"),
-                    format!("invalid JSON: {e}"),
+                    format!("cannot read ({source}); every variant needs one"),
                 ));
                 None
             }
-            Ok(v) if !v.is_object() => {
+            Err(MetadataError::Json { message, .. }) => {
+                issues.push(Issue::error(
+                    Some("metadata.json"),
+                    format!("invalid JSON: {message}"),
+                ));
+                None
+            }
+            Err(_) => {
                 issues.push(Issue::error(
                     Some("metadata.json"),
                     "expected a JSON object",
                 ));
                 None
             }
-            Ok(v) => Some(v),
-        },
-    };
+        };
     let mut id: Option<String> = None;
     let mut meta_python_name: Option<String> = None;
     if let Some(m) = &meta {
-        let m = m.as_object().expect("checked");
         let md = Some("metadata.json");
         match m.get("name").and_then(|v| v.as_str()) {
             Some(n) if is_kernel_name(n) => meta_python_name = Some(n.replace('-', "_")),
@@ -237,9 +222,7 @@ pub fn check_variant_layout(dir: &Path, python_name: Option<&str>) -> VariantLay
                     }
                 }
                 // Noarch (pure-Python) variants compile nothing: no archs to list.
-                let noarch = vname.as_ref().is_some_and(|v| {
-                    matches!(v.framework, crate::checks::VariantFramework::TorchNoarch)
-                });
+                let noarch = vname.as_ref().is_some_and(|v| v.is_noarch());
                 if matches!(t, "cuda" | "rocm") && !noarch {
                     let archs = m
                         .get("backend")
@@ -322,21 +305,22 @@ pub fn check_variant_layout(dir: &Path, python_name: Option<&str>) -> VariantLay
     }
 
     // Native modules at the top level.
-    let mut natives: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| super::abi::is_native_name(n))
-                .collect()
-        })
-        .unwrap_or_default();
+    let files = match kb_core::walk::files(dir, kb_core::walk::Rule::Variant) {
+        Ok(f) => f,
+        Err(e) => {
+            issues.push(Issue::error(None, e.to_string()));
+            Vec::new()
+        }
+    };
+    let mut natives: Vec<String> = files
+        .iter()
+        .filter(|f| !f.rel.contains('/'))
+        .map(|f| f.rel.clone())
+        .filter(|n| super::abi::is_native_name(n))
+        .collect();
     natives.sort();
     let windows = vname.as_ref().and_then(|v| v.os.as_deref()) == Some("windows");
-    let tvm = matches!(
-        vname.as_ref().map(|v| &v.framework),
-        Some(VariantFramework::TvmFfi { .. })
-    );
+    let tvm = vname.as_ref().map(|v| v.framework) == Some(Framework::TvmFfi);
     if let Some(id) = &id {
         if let Some(pn) = &python_name {
             if !id.starts_with(&format!("_{pn}_")) {
@@ -390,14 +374,21 @@ pub fn check_variant_layout(dir: &Path, python_name: Option<&str>) -> VariantLay
         }
         // _ops.py
         let ops_path = dir.join("_ops.py");
-        match std::fs::read_to_string(&ops_path) {
-            Err(_) if noarch => issues.push(Issue::warning(
+        let ops_src = kb_core::fsutil::read_regular(&ops_path)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok());
+        match ops_src.map(|src| kb_core::python::ops_module(&src)) {
+            None if noarch => issues.push(Issue::warning(
                 Some("_ops.py"),
                 "missing: without it Python code cannot build op names with add_op_namespace_prefix",
             )),
-            Err(_) => issues.push(Issue::error(Some("_ops.py"), "missing")),
-            Ok(src) => {
-                let spaces = torch_ops_namespaces(&src);
+            None => issues.push(Issue::error(Some("_ops.py"), "missing")),
+            Some(Err(e)) => issues.push(Issue::error(
+                Some("_ops.py"),
+                format!("line {e}"),
+            )),
+            Some(Ok(ops)) => {
+                let spaces = &ops.namespaces;
                 if !spaces.contains(id) {
                     issues.push(Issue::error(
                         Some("_ops.py"),
@@ -410,12 +401,16 @@ pub fn check_variant_layout(dir: &Path, python_name: Option<&str>) -> VariantLay
                         format!("refers to `torch.ops.{other}`, but this build's namespace is `{id}`"),
                     ));
                 }
-                if !src.contains("def add_op_namespace_prefix") {
+                if !ops.defines_prefix_function {
                     issues.push(Issue::error(
                         Some("_ops.py"),
                         "does not define `add_op_namespace_prefix`",
                     ));
-                } else if !src.contains(&format!("{id}::")) {
+                } else if !ops
+                    .prefix_literals
+                    .iter()
+                    .any(|l| l.contains(&format!("{id}::")))
+                {
                     issues.push(Issue::error(
                         Some("_ops.py"),
                         format!("`add_op_namespace_prefix` does not prefix with `{id}::`"),
@@ -478,7 +473,7 @@ impl Compliance {
 }
 
 /// The compliance report of a kernel project against its plan.
-pub fn compliance(plan: &crate::plan::Plan, present: &BTreeSet<String>) -> Vec<Compliance> {
+pub fn compliance(plan: &kb_core::plan::Plan, present: &BTreeSet<String>) -> Vec<Compliance> {
     let mut groups: BTreeMap<(String, String), (Vec<String>, Vec<String>)> = BTreeMap::new();
     for v in plan.variants.iter().filter(|v| v.required) {
         let key = (
@@ -503,40 +498,31 @@ pub fn compliance(plan: &crate::plan::Plan, present: &BTreeSet<String>) -> Vec<C
         .collect()
 }
 
+/// The `check-builds` report.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "kebab-case")]
-struct Report {
-    variants: Vec<VariantLayout>,
-    compliance: Option<Vec<Compliance>>,
+pub struct BuildsReport {
+    pub variants: Vec<VariantLayout>,
+    pub compliance: Option<Vec<Compliance>>,
     /// Variants present that the current matrix does not plan.
-    unplanned: Vec<String>,
-    layout_ok: bool,
-    compliant: Option<bool>,
+    pub unplanned: Vec<String>,
+    pub layout_ok: bool,
+    pub compliant: Option<bool>,
 }
 
-/// `kernel-builder check-builds`.
-pub fn command(a: CheckBuildsArgs) -> CmdResult {
-    let dir = a.kernel_dir.unwrap_or_else(|| PathBuf::from("."));
-    let target = resolve_target(&dir, false).map_err(|e| Failure::new(2, format!("error: {e}")))?;
-    let root = target.project_root();
-    let plan = match &root {
-        Some(r) => {
-            let loaded = crate::commands::load_config(Some(r))?;
-            Some(crate::commands::compute_plan(
-                &loaded,
-                &crate::plan::Systems::All,
-            )?)
-        }
-        None => None,
-    };
-    let python_name = plan.as_ref().map(|p| p.kernel.python_name.clone());
+/// `kernel-builder check-builds DIR`; `project` is the kernel project the
+/// target is part of (see [`Target::project_root`]), when it has one.
+pub fn run(dir: &Path, project: Option<&KernelProject>) -> Result<BuildsReport, InputError> {
+    let target = resolve_target(dir, false)?;
+    let plan = project.map(|p| &p.plan);
+    let python_name = plan.map(|p| p.kernel.python_name.clone());
     let variants: Vec<VariantLayout> = target
         .variants()
         .iter()
         .map(|v| check_variant_layout(v, python_name.as_deref()))
         .collect();
     let present: BTreeSet<String> = variants.iter().map(|v| v.variant.clone()).collect();
-    let (comp, unplanned) = match &plan {
+    let (comp, unplanned) = match plan {
         Some(p) => {
             let planned: BTreeSet<&str> = p.variants.iter().map(|v| v.name.as_str()).collect();
             (
@@ -552,26 +538,30 @@ pub fn command(a: CheckBuildsArgs) -> CmdResult {
     };
     let layout_ok = !variants.iter().any(|v| v.has_errors());
     let compliant = comp.as_ref().map(|c| c.iter().all(|c| c.compliant()));
-    let report = Report {
+    Ok(BuildsReport {
         variants,
         compliance: comp,
         unplanned,
         layout_ok,
         compliant,
-    };
-    let mut out = std::io::stdout().lock();
-    if a.json {
-        let mut s = serde_json::to_string_pretty(&report).expect("serializes");
-        s.push('\n');
-        let _ = out.write_all(s.as_bytes());
-    } else {
-        let _ = out.write_all(render_text(&report).as_bytes());
-    }
-    let ok = report.layout_ok && report.compliant != Some(false);
-    Ok(if ok { 0 } else { 1 })
+    })
 }
 
-fn render_text(r: &Report) -> String {
+impl kb_core::Report for BuildsReport {
+    fn text(&self) -> String {
+        render_text(self)
+    }
+
+    fn status(&self) -> Status {
+        if self.layout_ok && self.compliant != Some(false) {
+            Status::Ok
+        } else {
+            Status::Findings
+        }
+    }
+}
+
+fn render_text(r: &BuildsReport) -> String {
     let mut s = String::new();
     for v in &r.variants {
         let status = if v.has_errors() { "FAIL " } else { "ok   " };

@@ -11,196 +11,15 @@
 //! @torch.library.register_fake(add_op_namespace_prefix("relu_fwd"))   # ok
 //! ```
 //!
-//! It works on tokens, not regular expressions: comments and strings are
-//! recognised (so a registration inside a docstring is ignored), calls may
-//! span lines, and `torch.library` may be reached through `import torch as
-//! th`, `import torch.library as tl`, `from torch import library` or
+//! It reads the syntax tree (`kb_core::python`), not text: comments and
+//! strings are recognised (so a registration inside a docstring is ignored),
+//! calls may span lines, and `torch.library` may be reached through `import
+//! torch as th`, `import torch.library as tl`, `from torch import library` or
 //! `from torch.library import register_fake as rf`.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-
-/// `torch.library` functions that take an op name, with the keyword name of
-/// that argument.
-const REGISTRATION_FUNCTIONS: &[(&str, &str)] = &[
-    ("custom_op", "name"),
-    ("triton_op", "name"),
-    ("register_fake", "op"),
-    ("register_kernel", "op"),
-    ("register_vmap", "op"),
-    ("register_torch_dispatch", "op"),
-    ("register_autograd", "op"),
-    ("register_autocast", "op"),
-    ("impl_abstract", "qualname"),
-    ("define", "qualname"),
-    ("impl", "qualname"),
-    ("Library", "ns"),
-];
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Tok {
-    Name(String),
-    /// A string literal: raw source text, and whether it is an f-string whose
-    /// namespace part (before `::`) is computed.
-    Str {
-        text: String,
-        computed_namespace: bool,
-    },
-    Op(String),
-    Other,
-}
-
-#[derive(Debug, Clone)]
-struct Token {
-    tok: Tok,
-    line: usize,
-    col: usize,
-}
-
-fn is_ident_start(c: char) -> bool {
-    c == '_' || c.is_alphabetic()
-}
-
-fn is_ident_char(c: char) -> bool {
-    c == '_' || c.is_alphanumeric()
-}
-
-/// Tokenize Python source (enough of it for this check). Never fails:
-/// unterminated strings run to the end of the file.
-fn tokenize(src: &str) -> Vec<Token> {
-    let chars: Vec<char> = src.chars().collect();
-    let mut out = Vec::new();
-    let (mut i, mut line, mut col) = (0usize, 1usize, 1usize);
-    let advance = |i: &mut usize, line: &mut usize, col: &mut usize, n: usize| {
-        for _ in 0..n {
-            if *i < chars.len() {
-                if chars[*i] == '\n' {
-                    *line += 1;
-                    *col = 1;
-                } else {
-                    *col += 1;
-                }
-                *i += 1;
-            }
-        }
-    };
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '#' {
-            while i < chars.len() && chars[i] != '\n' {
-                advance(&mut i, &mut line, &mut col, 1);
-            }
-            continue;
-        }
-        if c.is_whitespace() || c == '\\' {
-            advance(&mut i, &mut line, &mut col, 1);
-            continue;
-        }
-        // String prefix + quote?
-        if is_ident_start(c) || c == '"' || c == '\'' {
-            let start = i;
-            let mut j = i;
-            while j < chars.len() && is_ident_char(chars[j]) {
-                j += 1;
-            }
-            let word: String = chars[start..j].iter().collect();
-            let is_prefix = word.len() <= 2
-                && word
-                    .chars()
-                    .all(|ch| matches!(ch.to_ascii_lowercase(), 'r' | 'b' | 'u' | 'f' | 't'));
-            if j < chars.len()
-                && (chars[j] == '"' || chars[j] == '\'')
-                && (is_prefix || word.is_empty())
-            {
-                let lower = word.to_ascii_lowercase();
-                let raw = lower.contains('r');
-                let fstring = lower.contains('f') || lower.contains('t');
-                let q = chars[j];
-                let triple = j + 2 < chars.len() && chars[j + 1] == q && chars[j + 2] == q;
-                let qlen = if triple { 3 } else { 1 };
-                let (tline, tcol) = (line, col);
-                let body_start = j + qlen;
-                let mut k = body_start;
-                loop {
-                    if k >= chars.len() {
-                        break;
-                    }
-                    if chars[k] == '\\' && !raw {
-                        k += 2;
-                        continue;
-                    }
-                    if chars[k] == '\\' && raw {
-                        // A raw string still cannot end with an odd backslash before the quote.
-                        k += 2;
-                        continue;
-                    }
-                    if !triple && chars[k] == '\n' {
-                        break;
-                    }
-                    if chars[k] == q
-                        && (!triple
-                            || (k + 2 < chars.len() && chars[k + 1] == q && chars[k + 2] == q))
-                    {
-                        break;
-                    }
-                    k += 1;
-                }
-                let body_end = k.min(chars.len());
-                let body: String = chars[body_start.min(body_end)..body_end].iter().collect();
-                let end = (k + qlen).min(chars.len());
-                let computed_namespace = fstring && {
-                    let ns = body.split("::").next().unwrap_or("");
-                    ns.contains('{')
-                };
-                let text: String = chars[start..end].iter().collect();
-                let n = end - i;
-                advance(&mut i, &mut line, &mut col, n);
-                out.push(Token {
-                    tok: Tok::Str {
-                        text,
-                        computed_namespace,
-                    },
-                    line: tline,
-                    col: tcol,
-                });
-                continue;
-            }
-            if !word.is_empty() {
-                let (tline, tcol) = (line, col);
-                let n = j - i;
-                advance(&mut i, &mut line, &mut col, n);
-                out.push(Token {
-                    tok: Tok::Name(word),
-                    line: tline,
-                    col: tcol,
-                });
-                continue;
-            }
-        }
-        if c.is_ascii_digit() {
-            let (tline, tcol) = (line, col);
-            while i < chars.len() && (is_ident_char(chars[i]) || chars[i] == '.') {
-                advance(&mut i, &mut line, &mut col, 1);
-            }
-            out.push(Token {
-                tok: Tok::Other,
-                line: tline,
-                col: tcol,
-            });
-            continue;
-        }
-        let (tline, tcol) = (line, col);
-        advance(&mut i, &mut line, &mut col, 1);
-        out.push(Token {
-            tok: Tok::Op(c.to_string()),
-            line: tline,
-            col: tcol,
-        });
-    }
-    out
-}
 
 /// A registration with a literal op name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -249,280 +68,34 @@ fn literal_value(lit: &str) -> String {
     s.to_string()
 }
 
-fn name(t: Option<&Token>) -> Option<&str> {
-    match t.map(|t| &t.tok) {
-        Some(Tok::Name(n)) => Some(n),
-        _ => None,
-    }
-}
-
-fn op(t: Option<&Token>, o: &str) -> bool {
-    matches!(t.map(|t| &t.tok), Some(Tok::Op(x)) if x == o)
-}
-
-fn registration_keyword(func: &str) -> Option<&'static str> {
-    REGISTRATION_FUNCTIONS
-        .iter()
-        .find(|(f, _)| *f == func)
-        .map(|(_, k)| *k)
-}
-
 /// Scan Python source text; `file` is only used in the findings.
 pub fn scan_source(src: &str, file: &Path) -> Vec<LiteralRegistration> {
-    let toks = tokenize(src);
-    // Aliases: names bound to the `torch` module, to `torch.library`, and to
-    // registration functions.
-    let mut torch_names: Vec<String> = vec!["torch".into()];
-    let mut library_names: Vec<String> = Vec::new();
-    let mut fn_aliases: BTreeMap<String, String> = BTreeMap::new();
-
-    // Pass 1: imports.
-    let mut i = 0;
-    while i < toks.len() {
-        let at_stmt_start = i == 0
-            || matches!(toks[i - 1].tok, Tok::Op(ref o) if o == ";")
-            || toks[i - 1].line < toks[i].line;
-        if !at_stmt_start {
-            i += 1;
-            continue;
-        }
-        match name(toks.get(i)) {
-            Some("import") => {
-                // import torch [as x], import torch.library as y, ...
-                let mut j = i + 1;
-                loop {
-                    let mut dotted = Vec::new();
-                    while let Some(n) = name(toks.get(j)) {
-                        dotted.push(n.to_string());
-                        if op(toks.get(j + 1), ".") {
-                            j += 2;
-                        } else {
-                            j += 1;
-                            break;
-                        }
-                    }
-                    let alias = if name(toks.get(j)) == Some("as") {
-                        let a = name(toks.get(j + 1)).map(str::to_string);
-                        j += 2;
-                        a
-                    } else {
-                        None
-                    };
-                    let path = dotted.join(".");
-                    match (path.as_str(), alias) {
-                        ("torch", Some(a)) => torch_names.push(a),
-                        ("torch.library", Some(a)) => library_names.push(a),
-                        _ => {}
-                    }
-                    if op(toks.get(j), ",") {
-                        j += 1;
-                        continue;
-                    }
-                    break;
-                }
-                i = j;
-                continue;
-            }
-            Some("from") => {
-                let mut j = i + 1;
-                let mut dotted = Vec::new();
-                while let Some(n) = name(toks.get(j)) {
-                    if n == "import" {
-                        break;
-                    }
-                    dotted.push(n.to_string());
-                    j += 1;
-                    if op(toks.get(j), ".") {
-                        j += 1;
-                    }
-                }
-                if name(toks.get(j)) != Some("import") {
-                    i = j.max(i + 1);
-                    continue;
-                }
-                j += 1;
-                let paren = op(toks.get(j), "(");
-                if paren {
-                    j += 1;
-                }
-                let module = dotted.join(".");
-                while let Some(n) = name(toks.get(j)).map(str::to_string) {
-                    j += 1;
-                    let alias = if name(toks.get(j)) == Some("as") {
-                        let a = name(toks.get(j + 1)).map(str::to_string);
-                        j += 2;
-                        a
-                    } else {
-                        None
-                    };
-                    let bound = alias.unwrap_or_else(|| n.clone());
-                    if module == "torch" && n == "library" {
-                        library_names.push(bound);
-                    } else if module == "torch.library" && registration_keyword(&n).is_some() {
-                        fn_aliases.insert(bound, n);
-                    }
-                    if op(toks.get(j), ",") {
-                        j += 1;
-                        continue;
-                    }
-                    break;
-                }
-                i = j;
-                continue;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-
-    // Pass 2: calls.
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < toks.len() {
-        let prev_is_dot = i > 0 && op(toks.get(i - 1), ".");
-        let mut matched: Option<(String, usize)> = None; // (function, index of '(')
-        if !prev_is_dot {
-            if let Some(n) = name(toks.get(i)) {
-                // torch.library.fn(
-                if torch_names.iter().any(|t| t == n)
-                    && op(toks.get(i + 1), ".")
-                    && name(toks.get(i + 2)) == Some("library")
-                    && op(toks.get(i + 3), ".")
-                {
-                    if let Some(f) = name(toks.get(i + 4)) {
-                        if registration_keyword(f).is_some() && op(toks.get(i + 5), "(") {
-                            matched = Some((format!("{n}.library.{f}"), i + 5));
-                        }
-                    }
-                }
-                // library.fn(
-                if matched.is_none()
-                    && library_names.iter().any(|l| l == n)
-                    && op(toks.get(i + 1), ".")
-                {
-                    if let Some(f) = name(toks.get(i + 2)) {
-                        if registration_keyword(f).is_some() && op(toks.get(i + 3), "(") {
-                            matched = Some((format!("{n}.{f}"), i + 3));
-                        }
-                    }
-                }
-                // fn( imported from torch.library
-                if matched.is_none() && op(toks.get(i + 1), "(") {
-                    if let Some(real) = fn_aliases.get(n) {
-                        let shown = if real == n {
-                            format!("torch.library.{real}")
-                        } else {
-                            format!("{n} (torch.library.{real})")
-                        };
-                        matched = Some((shown, i + 1));
-                    }
-                }
-            }
-        }
-        let Some((function, open)) = matched else {
-            i += 1;
-            continue;
-        };
-        let real = function
-            .rsplit('.')
-            .next()
-            .unwrap_or(&function)
-            .trim_end_matches(')')
-            .to_string();
-        let keyword = registration_keyword(&real).unwrap_or("name");
-        if let Some(arg) = name_argument(&toks, open, keyword) {
-            if let Some(first) = toks.get(arg) {
-                if let Tok::Str {
-                    text,
-                    computed_namespace: false,
-                } = &first.tok
-                {
-                    out.push(LiteralRegistration {
-                        file: file.to_path_buf(),
-                        line: first.line,
-                        column: first.col,
-                        function,
-                        literal: text.clone(),
-                    });
-                }
-            }
-        }
-        i = open + 1;
-    }
-    out
+    kb_core::python::literal_registrations(src)
+        .into_iter()
+        .map(|r| LiteralRegistration {
+            file: file.to_path_buf(),
+            line: r.line,
+            column: r.column,
+            function: r.function,
+            literal: r.literal,
+        })
+        .collect()
 }
 
-/// Index of the first token of the op-name argument of the call whose `(` is
-/// at `open`: the first positional argument, or the `keyword=` argument.
-fn name_argument(toks: &[Token], open: usize, keyword: &str) -> Option<usize> {
-    let mut depth = 0i32;
-    let mut arg_start = open + 1;
-    let mut first_positional: Option<usize> = None;
-    let mut j = open + 1;
-    let check_arg = |start: usize, first_positional: &mut Option<usize>| -> Option<usize> {
-        // keyword argument?
-        if let (Some(n), true) = (name(toks.get(start)), op(toks.get(start + 1), "=")) {
-            if !op(toks.get(start + 2), "=") {
-                return (n == keyword).then_some(start + 2);
-            }
-        }
-        if first_positional.is_none() && !op(toks.get(start), ")") && !op(toks.get(start), "*") {
-            *first_positional = Some(start);
-        }
-        None
-    };
-    while j < toks.len() {
-        match &toks[j].tok {
-            Tok::Op(o) if o == "(" || o == "[" || o == "{" => depth += 1,
-            Tok::Op(o) if o == ")" || o == "]" || o == "}" => {
-                if depth == 0 {
-                    if j > arg_start {
-                        if let Some(k) = check_arg(arg_start, &mut first_positional) {
-                            return Some(k);
-                        }
-                    }
-                    return first_positional;
-                }
-                depth -= 1;
-            }
-            Tok::Op(o) if o == "," && depth == 0 => {
-                if let Some(k) = check_arg(arg_start, &mut first_positional) {
-                    return Some(k);
-                }
-                arg_start = j + 1;
-            }
-            _ => {}
-        }
-        j += 1;
-    }
-    first_positional
-}
-
-/// Scan every `.py` file under `dir` (recursively, sorted; `__pycache__`
-/// skipped). Files that are not UTF-8 are skipped.
-pub fn scan_dir(dir: &Path) -> std::io::Result<Vec<LiteralRegistration>> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d)? {
-            let entry = entry?;
-            let ft = entry.file_type()?;
-            let path = entry.path();
-            if ft.is_dir() {
-                if entry.file_name() != "__pycache__" {
-                    stack.push(path);
-                }
-            } else if path.extension().is_some_and(|e| e == "py" || e == "pyi") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
+/// Scan every `.py`/`.pyi` file of a variant (the one walk, sorted).
+/// Files that are not UTF-8 are skipped.
+pub fn scan_dir(dir: &Path) -> Result<Vec<LiteralRegistration>, kb_core::walk::WalkError> {
     let mut out = Vec::new();
-    for f in files {
-        let bytes = std::fs::read(&f)?;
+    for f in kb_core::walk::files(dir, kb_core::walk::Rule::Variant)? {
+        if !(f.rel.ends_with(".py") || f.rel.ends_with(".pyi")) {
+            continue;
+        }
+        let bytes = std::fs::read(&f.path).map_err(|e| kb_core::walk::WalkError {
+            path: f.path.clone(),
+            kind: kb_core::walk::WalkErrorKind::Io(e),
+        })?;
         if let Ok(text) = String::from_utf8(bytes) {
-            out.extend(scan_source(&text, &f));
+            out.extend(scan_source(&text, &f.path));
         }
     }
     Ok(out)

@@ -12,219 +12,29 @@
 //! the renamed `PyInit_<id>` through `.gnu.hash` (see [`sibling_id`]).
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use clap::Args;
+use kb_core::metadata::Metadata;
+use kb_core::report::{Report, Status as ExitStatus};
 use serde::{Deserialize, Serialize};
 
-use super::{display_path, resolve_target, Target, VariantFramework, VariantName};
-use crate::commands::{CmdResult, Failure};
+use super::{display_path, report_base, resolve_target, Framework, VariantName};
+use crate::scripts;
 
-#[derive(Debug, Args)]
-pub struct VerifyArgs {
-    /// A kernel project, its `build/` directory, or one variant
-    pub kernel_dir: Option<PathBuf>,
-    /// Python interpreter with `kernels` and `torch` installed (default: the
-    /// first of `python3`, `$VIRTUAL_ENV/bin/python`, `$KB_PYTHON`,
-    /// `$KB_VENV/bin/python` that has them)
-    #[arg(long)]
+/// What `verify` checks.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// Python interpreter with `kernels` and `torch` installed (default:
+    /// the first of `kb_core::pyenv::candidates` that has them).
     pub python: Option<PathBuf>,
-    /// A second build of the same kernel (different ops id) to load together
-    /// with the first; default: a copy with a synthesized ops id
-    #[arg(long, value_name = "DIR")]
+    /// A second build of the same kernel (different ops id) to load
+    /// together with the first; default: a copy with a synthesized ops id.
     pub other: Option<PathBuf>,
-    /// Skip the two-builds-in-one-process check
-    #[arg(long)]
-    pub no_unique: bool,
-    /// Machine-readable output
-    #[arg(long)]
-    pub json: bool,
+    /// Load a second build next to the first (the unique-namespace check).
+    pub unique: bool,
 }
-
-const MARK: &str = "@@KB-VERIFY@@";
-
-const PROBE_PY: &str = r#"
-import json, platform, sys, sysconfig
-info = {"python": platform.python_version(), "executable": sys.executable}
-try:
-    import kernels
-    info["kernels"] = getattr(kernels, "__version__", "?")
-except Exception as e:
-    info["kernels_error"] = f"{type(e).__name__}: {e}"
-try:
-    import torch
-    v = torch.__version__.split("+")[0].split(".")
-    info["torch"] = torch.__version__
-    info["torch_mm"] = [int(v[0]), int(v[1])]
-    info["cuda"] = torch.version.cuda
-    info["hip"] = getattr(torch.version, "hip", None)
-    info["xpu"] = getattr(torch.version, "xpu", None)
-    info["mps"] = bool(torch.backends.mps.is_available())
-    info["cxx11"] = bool(torch.compiled_with_cxx11_abi())
-    info["gpu"] = bool(torch.cuda.is_available())
-except Exception as e:
-    info["torch_error"] = f"{type(e).__name__}: {e}"
-try:
-    import tvm_ffi
-    v = tvm_ffi.__version__.split(".")
-    info["tvm_ffi_mm"] = [int(v[0]), int(v[1])]
-except Exception:
-    pass
-m = platform.machine()
-s = platform.system().lower()
-if s == "darwin" and m == "arm64":
-    m = "aarch64"
-if s == "windows" and m == "AMD64":
-    m = "x86_64"
-info["machine"] = m
-info["system"] = s
-info["free_threaded"] = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
-print("@@KB-VERIFY@@" + json.dumps(info))
-"#;
-
-/// Loads builds into one process (argv: backend, then repo/id pairs) in
-/// order, recording the ops each registers; stops before a load that would
-/// crash the process (a build whose ops landed outside its namespace). With
-/// two builds it then calls each op of the first pair's namespace in both,
-/// with the same inputs. Prints its cumulative state after every step, so a
-/// crash still tells how far it got.
-const LOAD_PY: &str = r#"
-import json, sys, traceback
-from pathlib import Path
-MARK = "@@KB-VERIFY@@"
-res = {"phase": "import", "loads": []}
-def emit():
-    print(MARK + json.dumps(res), flush=True)
-try:
-    import torch, kernels
-    backend = sys.argv[1]
-    pairs = [(Path(sys.argv[i]), sys.argv[i + 1]) for i in range(2, len(sys.argv) - 1, 2)]
-    def ops_in(ns):
-        return sorted(n for n in torch._C._dispatch_get_all_op_names() if n.startswith(ns + "::"))
-    for repo, ns in pairs:
-        res["phase"] = f"load {ns}"
-        entry = {"id": ns}
-        res["loads"].append(entry)
-        emit()
-        before = set(torch._C._dispatch_get_all_op_names())
-        try:
-            m = kernels.get_local_kernel(repo, backend=backend)
-        except BaseException as e:
-            entry["error"] = f"{type(e).__name__}: {e}"
-            entry["traceback"] = traceback.format_exc()[-3000:]
-            break
-        after = set(torch._C._dispatch_get_all_op_names())
-        entry["module"] = m.__name__
-        entry["file"] = getattr(m, "__file__", None)
-        entry["new_ops"] = sorted(after - before)
-        entry["module_id"] = id(m)
-        if any(not op.startswith(ns + "::") for op in entry["new_ops"]):
-            break
-    res["phase"] = "loaded"
-    emit()
-    loads = res["loads"]
-    if len(pairs) == 2 and len(loads) == 2 and all("new_ops" in l for l in loads):
-        (_, id1), (_, id2) = pairs
-        res["first_ops_after"] = ops_in(id1)
-        res["phase"] = "call"
-        dev = "cpu"
-        if backend != "cpu":
-            dev = {"cuda": "cuda", "rocm": "cuda", "xpu": "xpu", "metal": "mps"}.get(backend, backend)
-            if dev == "cuda" and not torch.cuda.is_available():
-                dev = None
-            elif dev == "xpu" and not (hasattr(torch, "xpu") and torch.xpu.is_available()):
-                dev = None
-            elif dev == "mps" and not torch.backends.mps.is_available():
-                dev = None
-        calls = []
-        res["calls"] = calls
-        second_ops = set(ops_in(id2))
-        for full in ops_in(id1):
-            name = full.split("::", 1)[1]
-            entry = {"op": name}
-            calls.append(entry)
-            if f"{id2}::{name}" not in second_ops:
-                entry["status"] = "missing-in-second"
-                continue
-            if dev is None:
-                entry["status"] = "skipped"
-                entry["detail"] = f"no {backend} device on this machine"
-                continue
-            p1 = getattr(getattr(torch.ops, id1), name)
-            p2 = getattr(getattr(torch.ops, id2), name)
-            ov = "default" if "default" in p1.overloads() else p1.overloads()[0]
-            o1, o2 = getattr(p1, ov), getattr(p2, ov)
-            schema = o1._schema
-            def make():
-                args = []
-                for a in schema.arguments:
-                    t = str(a.type)
-                    if a.kwarg_only:
-                        if a.has_default_value():
-                            continue
-                        raise TypeError(f"keyword-only argument `{a.name}: {t}`")
-                    if t == "Tensor":
-                        args.append(torch.randn(64, device=dev))
-                    elif t == "Tensor?":
-                        args.append(None)
-                    elif a.has_default_value():
-                        break
-                    elif t in ("int", "SymInt"):
-                        args.append(1)
-                    elif t in ("float", "Scalar"):
-                        args.append(1.0)
-                    elif t == "bool":
-                        args.append(False)
-                    else:
-                        raise TypeError(f"argument `{a.name}: {t}` has no generic test value")
-                return args
-            try:
-                torch.manual_seed(0); a1 = make()
-                torch.manual_seed(0); a2 = make()
-            except TypeError as e:
-                entry["status"] = "skipped"
-                entry["detail"] = str(e)
-                continue
-            def run(o, a):
-                try:
-                    return ("ok", o(*a), a)
-                except Exception as e:
-                    return ("raised", type(e).__name__, a)
-            r1, r2 = run(o1, a1), run(o2, a2)
-            def flat(x):
-                if isinstance(x, torch.Tensor):
-                    return [x]
-                if isinstance(x, (list, tuple)):
-                    return [t for y in x for t in flat(y)]
-                return [x]
-            def same(x, y):
-                fx, fy = flat(x), flat(y)
-                if len(fx) != len(fy):
-                    return False
-                for u, v in zip(fx, fy):
-                    if isinstance(u, torch.Tensor) and isinstance(v, torch.Tensor):
-                        if u.shape != v.shape or not torch.equal(torch.nan_to_num(u), torch.nan_to_num(v)):
-                            return False
-                    elif u != v:
-                        return False
-                return True
-            if r1[0] == "ok" and r2[0] == "ok":
-                entry["status"] = "same" if same((r1[1], r1[2]), (r2[1], r2[2])) else "differ"
-            elif r1[0] == r2[0] == "raised" and r1[1] == r2[1]:
-                entry["status"] = "both-raised"
-                entry["detail"] = r1[1]
-            else:
-                entry["status"] = "differ"
-                entry["detail"] = f"first: {r1[0]} {r1[1] if r1[0] == 'raised' else ''}, second: {r2[0]} {r2[1] if r2[0] == 'raised' else ''}"
-    res["phase"] = "done"
-except BaseException as e:
-    res["error"] = f"{type(e).__name__}: {e}"
-    res["traceback"] = traceback.format_exc()[-3000:]
-emit()
-"#;
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
 pub struct Probe {
@@ -314,12 +124,10 @@ fn run_limited(mut c: Command, limit: Duration) -> Result<(String, String, bool)
     Ok((stdout, stderr, status.success()))
 }
 
-fn marked_json(stdout: &str) -> Option<serde_json::Value> {
-    stdout
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix(MARK))
-        .and_then(|j| serde_json::from_str(j).ok())
+/// The JSON a script wrote to its answer file, if any.
+fn read_answer(path: &Path) -> Option<serde_json::Value> {
+    let bytes = std::fs::read(path).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 fn tail(s: &str, n: usize) -> String {
@@ -331,36 +139,20 @@ const LIMIT: Duration = Duration::from_secs(900);
 
 /// Probe a Python interpreter.
 pub fn probe(python: &Path, home: &Path) -> Result<Probe, String> {
+    let answer = home.join(".kb-probe.json");
+    let _ = std::fs::remove_file(&answer);
     let mut c = python_command(python, home);
-    c.arg("-c").arg(PROBE_PY);
-    let (out, err, _) = run_limited(c, LIMIT)?;
-    let v =
-        marked_json(&out).ok_or_else(|| format!("no answer from the probe: {}", tail(&err, 5)))?;
+    c.arg("-c").arg(scripts::VERIFY_PROBE).arg(&answer);
+    let (_, err, _) = run_limited(c, LIMIT)?;
+    let v = read_answer(&answer)
+        .ok_or_else(|| format!("no answer from the probe: {}", tail(&err, 5)))?;
     serde_json::from_value(v).map_err(|e| format!("unexpected probe answer: {e}"))
 }
 
 /// Pick the interpreter: `--python`, else the first candidate that has both
 /// `kernels` and `torch`.
 pub fn find_python(explicit: Option<&Path>, home: &Path) -> Result<(PathBuf, Probe), String> {
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    match explicit {
-        Some(p) => candidates.push(p.to_path_buf()),
-        None => {
-            candidates.push("python3".into());
-            if let Some(v) = std::env::var_os("VIRTUAL_ENV") {
-                candidates.push(PathBuf::from(v).join("bin/python"));
-            }
-            // The toolchain kernel-builder provisions (exported by ci/env.sh).
-            if let Some(p) = std::env::var_os("KB_PYTHON") {
-                candidates.push(PathBuf::from(p));
-            }
-            if let Some(v) = std::env::var_os("KB_VENV") {
-                candidates.push(PathBuf::from(v).join("bin/python"));
-            }
-            // Last resort: the environments the local backend provisioned.
-            candidates.extend(crate::backends::toolchain::provisioned_pythons());
-        }
-    }
+    let candidates = kb_core::pyenv::candidates(explicit);
     let mut why = Vec::new();
     for c in candidates {
         match probe(&c, home) {
@@ -396,12 +188,11 @@ pub fn loadable(v: &VariantName, p: &Probe) -> Result<String, String> {
         }
     }
     let torch = p.torch_mm.ok_or("no torch in the Python")?;
-    match &v.framework {
-        VariantFramework::Torch {
-            major,
-            minor,
-            cxx11,
-        } => {
+    let (major, minor) = v.version.unwrap_or((0, 0));
+    let (major, minor) = (&major, &minor);
+    match v.framework {
+        Framework::Torch => {
+            let cxx11 = &v.cxx11;
             if (*major, *minor) != torch {
                 return Err(format!(
                     "built for torch {major}.{minor}, the Python has torch {}.{}",
@@ -414,7 +205,7 @@ pub fn loadable(v: &VariantName, p: &Probe) -> Result<String, String> {
                 }
             }
         }
-        VariantFramework::TorchStableAbi { major, minor } => {
+        Framework::TorchStableAbi => {
             if (*major, *minor) > torch {
                 return Err(format!(
                     "needs torch >= {major}.{minor}, the Python has torch {}.{}",
@@ -422,7 +213,7 @@ pub fn loadable(v: &VariantName, p: &Probe) -> Result<String, String> {
                 ));
             }
         }
-        VariantFramework::TvmFfi { major, minor } => match p.tvm_ffi_mm {
+        Framework::TvmFfi => match p.tvm_ffi_mm {
             Some(t) if t == (*major, *minor) => {}
             Some(t) => {
                 return Err(format!(
@@ -432,7 +223,7 @@ pub fn loadable(v: &VariantName, p: &Probe) -> Result<String, String> {
             }
             None => return Err("the Python has no tvm-ffi".into()),
         },
-        VariantFramework::TorchNoarch => {}
+        Framework::TorchNoarch => {}
     }
     let backend = v.backend().unwrap_or("cpu").to_string();
     match backend.as_str() {
@@ -539,65 +330,51 @@ fn has_gnu_hash(data: &[u8]) -> Result<bool, String> {
 /// Copy `variant` to `dest` (a new directory of the same name), renaming its
 /// ops id to [`sibling_id`]. Returns (old id, new id).
 pub fn synthesize_second_build(variant: &Path, dest: &Path) -> Result<(String, String), String> {
-    let meta_path = variant.join("metadata.json");
-    let meta_text = std::fs::read_to_string(&meta_path)
-        .map_err(|e| format!("{}: cannot read: {e}", meta_path.display()))?;
-    let mut meta: serde_json::Value = serde_json::from_str(&meta_text)
-        .map_err(|e| format!("{}: invalid JSON: {e}", meta_path.display()))?;
-    let id = meta
-        .get("id")
-        .and_then(|i| i.as_str())
-        .ok_or_else(|| format!("{}: no `id`", meta_path.display()))?
-        .to_string();
+    let mut meta = Metadata::read(variant).map_err(|e| e.to_string())?;
+    let id = meta.id.clone().ok_or_else(|| {
+        format!(
+            "{}: no `id`",
+            kb_core::metadata::path(variant).display()
+        )
+    })?;
     let new_id =
         sibling_id(&id).ok_or_else(|| format!("cannot derive a second ops id from `{id}`"))?;
-    let mut stack = vec![(variant.to_path_buf(), dest.to_path_buf())];
-    while let Some((src, dst)) = stack.pop() {
-        std::fs::create_dir_all(&dst).map_err(|e| format!("{}: {e}", dst.display()))?;
-        let rd = std::fs::read_dir(&src).map_err(|e| format!("{}: {e}", src.display()))?;
-        for entry in rd {
-            let entry = entry.map_err(|e| e.to_string())?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let path = entry.path();
-            let new_name = name.replace(&id, &new_id);
-            let target = dst.join(&new_name);
-            let meta_fs =
-                std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            if meta_fs.is_dir() {
-                if name != "__pycache__" {
-                    stack.push((path, target));
-                }
-                continue;
+    meta.id = Some(new_id.clone());
+    meta.digest = None;
+    let files = kb_core::walk::files(variant, kb_core::walk::Rule::Variant)
+        .map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+    for f in files {
+        let target = dest.join(f.rel.replace(&id, &new_id));
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        let name = f.rel.rsplit('/').next().unwrap_or(&f.rel).to_string();
+        let top = !f.rel.contains('/');
+        let bytes = std::fs::read(&f.path).map_err(|e| format!("{}: {e}", f.path.display()))?;
+        let out = if top && name == "metadata.json" {
+            meta.to_json().into_bytes()
+        } else if top && name == "_ops.py" {
+            replace_all(&bytes, id.as_bytes(), new_id.as_bytes()).0
+        } else if super::abi::is_native_name(&name) {
+            let (patched, n) = replace_all(&bytes, id.as_bytes(), new_id.as_bytes());
+            if n > 0 && !has_gnu_hash(&bytes)? {
+                return Err(format!(
+                    "{name} has no .gnu.hash section; renaming its symbols would break symbol lookup (pass --other with a second build)"
+                ));
             }
-            let top = src == variant;
-            let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let out = if top && name == "metadata.json" {
-                let o = meta.as_object_mut().expect("object");
-                o.insert("id".into(), new_id.clone().into());
-                o.remove("digest");
-                serde_json::to_vec_pretty(&meta).expect("serializes")
-            } else if top && name == "_ops.py" {
-                replace_all(&bytes, id.as_bytes(), new_id.as_bytes()).0
-            } else if super::abi::is_native_name(&name) {
-                let (patched, n) = replace_all(&bytes, id.as_bytes(), new_id.as_bytes());
-                if n > 0 && !has_gnu_hash(&bytes)? {
-                    return Err(format!(
-                        "{name} has no .gnu.hash section; renaming its symbols would break symbol lookup (pass --other with a second build)"
-                    ));
-                }
-                patched
-            } else {
-                bytes
-            };
-            std::fs::write(&target, out).map_err(|e| format!("{}: {e}", target.display()))?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                let _ = std::fs::set_permissions(
-                    &target,
-                    std::fs::Permissions::from_mode(meta_fs.permissions().mode()),
-                );
-            }
+            patched
+        } else {
+            bytes
+        };
+        std::fs::write(&target, out).map_err(|e| format!("{}: {e}", target.display()))?;
+        #[cfg(unix)]
+        if let Ok(m) = std::fs::metadata(&f.path) {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(
+                &target,
+                std::fs::Permissions::from_mode(m.permissions().mode()),
+            );
         }
     }
     Ok((id, new_id))
@@ -624,34 +401,19 @@ fn stage(variant: &Path, repo: &Path) -> Result<PathBuf, String> {
 
 /// Python files other than `_ops.py` that contain `id` (relative paths).
 pub fn python_files_mentioning(variant: &Path, id: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![variant.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                if e.file_name() != "__pycache__" {
-                    stack.push(p);
-                }
-            } else if p.extension().is_some_and(|x| x == "py")
-                && !(d == variant && e.file_name() == "_ops.py")
-                && std::fs::read_to_string(&p).is_ok_and(|t| t.contains(id))
-            {
-                out.push(display_path(&p, variant));
-            }
-        }
-    }
-    out.sort();
-    out
+    let Ok(files) = kb_core::walk::files(variant, kb_core::walk::Rule::Variant) else {
+        return Vec::new();
+    };
+    files
+        .into_iter()
+        .filter(|f| f.rel.ends_with(".py") && f.rel != "_ops.py")
+        .filter(|f| std::fs::read_to_string(&f.path).is_ok_and(|t| t.contains(id)))
+        .map(|f| f.rel)
+        .collect()
 }
 
 fn read_id(variant: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(variant.join("metadata.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v.get("id")?.as_str().map(str::to_string)
+    Metadata::read(variant).ok()?.id
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -1007,7 +769,7 @@ fn list(v: &serde_json::Value, k: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Run [`LOAD_PY`] over (repo, id) pairs. Returns the last state it printed
+/// Run the load script over (repo, id) pairs. Returns the last state it printed
 /// (`None` if it printed none) and the tail of its output.
 fn run_loads(
     python: &Path,
@@ -1015,84 +777,72 @@ fn run_loads(
     backend: &str,
     pairs: &[(&Path, &String)],
 ) -> Result<(Option<serde_json::Value>, String), String> {
+    let answer = home.join(".kb-load.json");
+    let _ = std::fs::remove_file(&answer);
     let mut c = python_command(python, home);
-    c.arg("-c").arg(LOAD_PY).arg(backend);
+    c.arg("-c").arg(scripts::VERIFY_LOAD).arg(&answer).arg(backend);
     for (repo, id) in pairs {
         c.arg(repo).arg(id.as_str());
     }
     let (stdout, stderr, _) = run_limited(c, LIMIT)?;
     let log = tail(
-        &format!(
-            "{}\n{stderr}",
-            stdout
-                .lines()
-                .filter(|l| !l.starts_with(MARK))
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
-        .lines()
-        .filter(|l| !l.starts_with("frame #"))
-        .collect::<Vec<_>>()
-        .join("\n"),
+        &format!("{stdout}\n{stderr}")
+            .lines()
+            .filter(|l| !l.starts_with("frame #"))
+            .collect::<Vec<_>>()
+            .join("\n"),
         25,
     );
-    Ok((marked_json(&stdout), log))
+    Ok((read_answer(&answer), log))
 }
 
+/// The `verify` report.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "kebab-case")]
-struct Report {
-    python: String,
-    probe: Probe,
-    variants: Vec<VariantVerify>,
+pub struct VerifyReport {
+    pub python: String,
+    pub probe: Probe,
+    pub variants: Vec<VariantVerify>,
 }
 
-/// `kernel-builder verify`.
-pub fn command(a: VerifyArgs) -> CmdResult {
-    let dir = a.kernel_dir.clone().unwrap_or_else(|| PathBuf::from("."));
-    let target = resolve_target(&dir, false).map_err(|e| Failure::new(2, format!("error: {e}")))?;
-    let base = match &target {
-        Target::Variant(v) => v.parent().map(Path::to_path_buf).unwrap_or_default(),
-        _ => dir.clone(),
-    };
+/// `kernel-builder verify DIR`.
+pub fn run(dir: &Path, options: &VerifyOptions) -> Result<VerifyReport, kb_core::Error> {
+    let target = resolve_target(dir, false)?;
+    let base = report_base(dir, &target);
     let home = tempfile::Builder::new()
         .prefix("kb-verify-home-")
         .tempdir()
-        .map_err(|e| {
-            Failure::new(
-                2,
-                format!("error: cannot create a temporary directory: {e}"),
-            )
-        })?;
-    let (python, probe) = find_python(a.python.as_deref(), home.path())
-        .map_err(|e| Failure::new(2, format!("error: {e}")))?;
+        .map_err(|e| kb_core::Error::input(std::env::temp_dir(), format!("cannot create a temporary directory: {e}")))?;
+    let (python, probe) = find_python(options.python.as_deref(), home.path())
+        .map_err(|e| kb_core::Error::input(options.python.clone().unwrap_or_else(|| "python3".into()), e))?;
     let mut variants = Vec::new();
     for v in target.variants() {
-        let mut r = verify_variant(&v, &python, &probe, a.other.as_deref(), !a.no_unique);
+        let mut r = verify_variant(&v, &python, &probe, options.other.as_deref(), options.unique);
         r.variant = display_path(&v, &base);
         variants.push(r);
     }
-    let failed = variants
-        .iter()
-        .filter(|v| v.status == Status::Failed)
-        .count();
-    let report = Report {
+    Ok(VerifyReport {
         python: python.display().to_string(),
         probe,
         variants,
-    };
-    let mut out = std::io::stdout().lock();
-    if a.json {
-        let mut s = serde_json::to_string_pretty(&report).expect("serializes");
-        s.push('\n');
-        let _ = out.write_all(s.as_bytes());
-    } else {
-        let _ = out.write_all(render_text(&report).as_bytes());
-    }
-    Ok(if failed > 0 { 1 } else { 0 })
+    })
 }
 
-fn render_text(r: &Report) -> String {
+impl Report for VerifyReport {
+    fn text(&self) -> String {
+        render_text(self)
+    }
+
+    fn status(&self) -> ExitStatus {
+        if self.variants.iter().any(|v| v.status == Status::Failed) {
+            ExitStatus::Findings
+        } else {
+            ExitStatus::Ok
+        }
+    }
+}
+
+fn render_text(r: &VerifyReport) -> String {
     let p = &r.probe;
     let mut s = format!(
         "Loader: {} (Python {}, torch {}, kernels {}; {}-{})\n",

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::config::{Backend, Capability, Version};
 
-pub const MATRIX_TOML: &str = include_str!("../../data/matrix.toml");
+pub const MATRIX_TOML: &str = include_str!("../../../data/matrix.toml");
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

@@ -15,6 +15,7 @@ use crate::config::{
     Severity, Version,
 };
 use crate::matrix::{compute_tag, Entry, Matrix, MatrixFramework};
+use crate::variant::{Framework as VariantFramework, VariantName};
 
 pub const PLAN_SCHEMA: u32 = 1;
 
@@ -62,7 +63,7 @@ pub struct Variant {
     /// Nix system (`x86_64-linux`), or `None` for noarch variants.
     pub system: Option<String>,
     /// `torch`, `torch-stable-abi`, `torch-noarch` or `tvm-ffi`.
-    pub framework: &'static str,
+    pub framework: VariantFramework,
     pub backend: Backend,
     pub torch: Option<FrameworkVersion>,
     pub tvm_ffi: Option<FrameworkVersion>,
@@ -189,9 +190,9 @@ pub fn plan(
                 let (python_depends, kernel_depends) = deps_for(b);
                 add(
                     Variant {
-                        name: format!("torch-{b}"),
+                        name: VariantName::noarch(b.as_str()).to_string(),
                         system: None,
-                        framework: "torch-noarch",
+                        framework: VariantFramework::TorchNoarch,
                         backend: b,
                         torch: None,
                         tvm_ffi: None,
@@ -299,16 +300,18 @@ pub fn plan(
                         }
                     };
                     let (python_depends, kernel_depends) = deps_for(e.backend);
-                    let (arch, os) = split_system(s);
                     add(
                         Variant {
-                            name: format!(
-                                "tvm-ffi{}-{}-{arch}-{os}",
-                                e.version.compact(2),
-                                compute_tag(e.backend, e.toolkit.as_ref())
-                            ),
+                            name: VariantName::compiled(
+                                VariantFramework::TvmFfi,
+                                &e.version,
+                                None,
+                                &compute_tag(e.backend, e.toolkit.as_ref()),
+                                s,
+                            )
+                            .to_string(),
                             system: Some(s.clone()),
-                            framework: "tvm-ffi",
+                            framework: VariantFramework::TvmFfi,
                             backend: e.backend,
                             torch: None,
                             tvm_ffi: Some(FrameworkVersion {
@@ -404,22 +407,23 @@ fn torch_variant(
 ) -> Result<Variant, Vec<Diagnostic>> {
     let fv = &matrix.torch[&e.version];
     let (kernels, archs) = planned_kernels(config, matrix, e, file)?;
-    let (arch, os) = split_system(system);
+    let (_, os) = split_system(system);
     let compute = compute_tag(e.backend, e.toolkit.as_ref());
     let darwin = os == "darwin";
     let name = match &abi {
-        Some(a) => format!("torch-stable-abi{}-{compute}-{arch}-{os}", a.compact(2)),
-        None if darwin => format!("torch{}-{compute}-{arch}-{os}", e.version.compact(2)),
-        None => format!("torch{}-cxx11-{compute}-{arch}-{os}", e.version.compact(2)),
-    };
+        Some(a) => VariantName::compiled(VariantFramework::TorchStableAbi, a, None, &compute, system),
+        None if darwin => VariantName::compiled(VariantFramework::Torch, &e.version, None, &compute, system),
+        None => VariantName::compiled(VariantFramework::Torch, &e.version, Some(true), &compute, system),
+    }
+    .to_string();
     let (python_depends, kernel_depends) = deps_for(e.backend);
     Ok(Variant {
         name,
         system: Some(system.to_string()),
         framework: if abi.is_some() {
-            "torch-stable-abi"
+            VariantFramework::TorchStableAbi
         } else {
-            "torch"
+            VariantFramework::Torch
         },
         backend: e.backend,
         torch: Some(FrameworkVersion {

@@ -8,45 +8,70 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use kb_checks::verify::{Probe, Status as VerifyStatus};
+use kb_core::config::Backend;
+use kb_core::matrix::host_system;
+use kb_core::metadata::{BuildInfo, DigestRecord, Metadata};
+use kb_core::ops_id::{self, GitState};
+use kb_core::plan::{Plan, Variant};
+use kb_core::progress::{Progress, Task};
+use kb_core::{bail, err as anyhow, Context, Error, Framework, KernelProject, Result};
+use serde::Serialize;
 use serde_json::json;
 
 use super::toolchain::{self, CudaToolkit, TorchEnv};
-use crate::checks::verify::{Probe, Status as VerifyStatus};
-use crate::cli::BuildArgs;
-use crate::commands::{compute_plan, load_config, CmdResult, Failure};
-use crate::config::Backend;
-use crate::matrix::host_system;
-use crate::ops_id::{self, GitState};
-use crate::plan::{Plan, Systems, Variant};
+use super::BuildOptions;
 use crate::pyproject;
 
 /// Work files live next to the sources (like Cargo's `target/`), never in `build/`.
 pub const WORK_DIR: &str = ".kernel-builder";
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
 pub enum Status {
     Built {
         compiled: bool,
         abi_findings: Vec<String>,
     },
     UpToDate,
-    Failed(String),
-    Skipped(String),
+    Failed { error: String },
+    Skipped { reason: String },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct VariantResult {
     pub name: String,
+    #[serde(flatten)]
     pub status: Status,
+    #[serde(serialize_with = "seconds")]
     pub elapsed: Duration,
     pub log: Option<PathBuf>,
 }
 
+fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 10.0).round() / 10.0)
+}
+
+/// What a local build did.
+#[derive(Debug, Clone, Serialize)]
+pub struct LocalReport {
+    pub variants: Vec<VariantResult>,
+    /// Named variants were requested and some were skipped.
+    pub requested_skips: bool,
+}
+
+impl LocalReport {
+    pub fn failed(&self) -> usize {
+        self.variants
+            .iter()
+            .filter(|r| matches!(r.status, Status::Failed { .. }))
+            .count()
+    }
+}
+
 /// Why the host cannot build `v`, if it cannot.
 pub fn unsupported_reason(v: &Variant, host: &str) -> Option<String> {
-    if v.framework == "tvm-ffi" {
+    if v.framework == Framework::TvmFfi {
         return Some("tvm-ffi variants are built by the Nix backend".into());
     }
     if let Some(s) = &v.system {
@@ -54,7 +79,7 @@ pub fn unsupported_reason(v: &Variant, host: &str) -> Option<String> {
             return Some(format!("built on {s}, this host is {host}"));
         }
     }
-    if v.framework == "torch-noarch" {
+    if v.framework == Framework::TorchNoarch {
         return None;
     }
     match v.backend {
@@ -82,7 +107,8 @@ struct Ctx<'a> {
     root: PathBuf,
     unique: String,
     git: Option<GitState>,
-    args: &'a BuildArgs,
+    args: &'a BuildOptions,
+    progress: &'a dyn Progress,
     /// Loader probes per interpreter: one Python start per build, not per variant.
     probes: std::sync::Mutex<BTreeMap<PathBuf, std::result::Result<Probe, String>>>,
 }
@@ -92,7 +118,7 @@ impl Ctx<'_> {
         let mut cache = self.probes.lock().expect("probe cache lock");
         let entry = cache.entry(python.to_path_buf()).or_insert_with(|| {
             let home = tempfile::tempdir().map_err(|e| e.to_string())?;
-            crate::checks::verify::probe(python, home.path())
+            kb_checks::verify::probe(python, home.path())
         });
         entry
             .clone()
@@ -100,17 +126,20 @@ impl Ctx<'_> {
     }
 }
 
-pub fn build(args: &BuildArgs) -> CmdResult {
-    let loaded = load_config(args.kernel_dir.as_deref())?;
+/// Build `project`'s variants for this host (or `args.variants`) with the
+/// host toolchain. Variant failures are part of the report; an error means
+/// nothing could be attempted.
+pub fn build(
+    project: &KernelProject,
+    args: &BuildOptions,
+    progress: &dyn Progress,
+) -> Result<LocalReport> {
     let host = host_system();
-    let plan = compute_plan(&loaded, &Systems::All)?;
-    let root = loaded
-        .path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
+    let plan = &project.plan;
+    let root = project
+        .root
         .canonicalize()
-        .map_err(|e| Failure::new(1, format!("error: kernel directory: {e}")))?;
+        .map_err(|e| anyhow!("kernel directory: {e}"))?;
 
     let mut selected: Vec<&Variant> = Vec::new();
     if args.variants.is_empty() {
@@ -125,10 +154,10 @@ pub fn build(args: &BuildArgs) -> CmdResult {
                 Some(v) => selected.push(v),
                 None => {
                     let names: Vec<&str> = plan.variants.iter().map(|v| v.name.as_str()).collect();
-                    let hint = crate::config::diag::did_you_mean(name, &names)
+                    let hint = kb_core::config::diag::did_you_mean(name, &names)
                         .map(|s| format!(" (did you mean `{s}`?)"))
                         .unwrap_or_default();
-                    return Err(Failure::new(1, format!("error: `{name}` is not a variant of this kernel{hint}; `kernel-builder list-variants` shows them")));
+                    bail!("`{name}` is not a variant of this kernel{hint}; `kernel-builder list-variants` shows them");
                 }
             }
         }
@@ -137,25 +166,18 @@ pub fn build(args: &BuildArgs) -> CmdResult {
     let git = ops_id::git_state(&root);
     let unique = match &git {
         Some(g) => g.unique_id(),
-        None => {
-            persistent_random_id(&root).map_err(|e| Failure::new(1, format!("error: {e:#}")))?
-        }
+        None => persistent_random_id(&root)?,
     };
     let ctx = Ctx {
-        plan: &plan,
+        plan,
         root: root.clone(),
         unique,
         git,
         args,
+        progress,
         probes: Default::default(),
     };
 
-    let mp = MultiProgress::new();
-    if args.print_build_logs {
-        mp.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    let style = ProgressStyle::with_template("{spinner} {prefix:.bold} {wide_msg} {elapsed:>4}")
-        .expect("valid template");
     let jobs = args.max_jobs.unwrap_or(1).max(1);
     let mut results: Vec<VariantResult> = Vec::new();
     let (todo, skipped): (Vec<&Variant>, Vec<&Variant>) = selected
@@ -164,7 +186,9 @@ pub fn build(args: &BuildArgs) -> CmdResult {
     for v in &skipped {
         results.push(VariantResult {
             name: v.name.clone(),
-            status: Status::Skipped(unsupported_reason(v, &host).unwrap_or_default()),
+            status: Status::Skipped {
+                reason: unsupported_reason(v, &host).unwrap_or_default(),
+            },
             elapsed: Duration::ZERO,
             log: None,
         });
@@ -176,22 +200,21 @@ pub fn build(args: &BuildArgs) -> CmdResult {
             s.spawn(|| loop {
                 let next = queue.lock().expect("queue lock").next();
                 let Some(v) = next else { break };
-                let pb = mp.add(ProgressBar::new_spinner());
-                pb.set_style(style.clone());
-                pb.set_prefix(v.name.clone());
-                pb.enable_steady_tick(Duration::from_millis(120));
+                let task = ctx.progress.task(&v.name);
                 let start = Instant::now();
                 let log = ctx.root.join(WORK_DIR).join(&v.name).join("build.log");
-                let status = match build_variant(&ctx, v, &pb, &log) {
+                let status = match build_variant(&ctx, v, task.as_ref(), &log) {
                     Ok(s) => s,
-                    Err(e) => Status::Failed(format!("{e:#}")),
+                    Err(e) => Status::Failed {
+                        error: e.to_string(),
+                    },
                 };
                 let elapsed = start.elapsed();
-                pb.finish_with_message(match &status {
+                task.finish(&match &status {
                     Status::Built { .. } => "built".to_string(),
                     Status::UpToDate => "up to date".to_string(),
-                    Status::Failed(_) => "FAILED".to_string(),
-                    Status::Skipped(r) => format!("skipped: {r}"),
+                    Status::Failed { .. } => "FAILED".to_string(),
+                    Status::Skipped { reason } => format!("skipped: {reason}"),
                 });
                 done.lock().expect("results lock").push(VariantResult {
                     name: v.name.clone(),
@@ -204,35 +227,21 @@ pub fn build(args: &BuildArgs) -> CmdResult {
     });
     results.extend(done.into_inner().expect("results lock"));
     results.sort_by(|a, b| a.name.cmp(&b.name));
-    print_summary(&results);
-    let failed = results
-        .iter()
-        .filter(|r| matches!(r.status, Status::Failed(_)))
-        .count();
     let requested_skips = !args.variants.is_empty()
         && results
             .iter()
-            .any(|r| matches!(r.status, Status::Skipped(_)));
-    if failed > 0 || requested_skips {
-        return Err(Failure::new(
-            1,
-            format!(
-                "error: {failed} variant(s) failed{}",
-                if requested_skips {
-                    ", requested variants were skipped"
-                } else {
-                    ""
-                }
-            ),
-        ));
-    }
+            .any(|r| matches!(r.status, Status::Skipped { .. }));
     if results
         .iter()
-        .all(|r| matches!(r.status, Status::Skipped(_)))
+        .all(|r| matches!(r.status, Status::Skipped { .. }))
+        && !requested_skips
     {
-        return Err(Failure::new(1, "error: this host can build none of the variants; install Nix to use the sandboxed builder"));
+        bail!("this host can build none of the variants; install Nix to use the sandboxed builder");
     }
-    Ok(0)
+    Ok(LocalReport {
+        variants: results,
+        requested_skips,
+    })
 }
 
 fn persistent_random_id(root: &Path) -> Result<String> {
@@ -249,8 +258,10 @@ fn persistent_random_id(root: &Path) -> Result<String> {
     Ok(id)
 }
 
-fn print_summary(results: &[VariantResult]) {
-    let mut out = std::io::stderr().lock();
+/// The summary table and the findings/failures of each variant.
+pub fn summary(results: &[VariantResult]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let width = results
         .iter()
         .map(|r| r.name.len())
@@ -279,14 +290,14 @@ fn print_summary(results: &[VariantResult]) {
                 ("built", n.join("; "))
             }
             Status::UpToDate => ("up to date", String::new()),
-            Status::Failed(_) => (
+            Status::Failed { .. } => (
                 "FAILED",
                 r.log
                     .as_ref()
                     .map(|l| format!("log: {}", l.display()))
                     .unwrap_or_default(),
             ),
-            Status::Skipped(reason) => ("skipped", reason.clone()),
+            Status::Skipped { reason } => ("skipped", reason.clone()),
         };
         let time = if r.elapsed.is_zero() {
             "-".to_string()
@@ -311,24 +322,31 @@ fn print_summary(results: &[VariantResult]) {
                     let _ = writeln!(out, "  {f}");
                 }
             }
-            Status::Failed(msg) => {
-                let _ = writeln!(out, "\nerror: {} failed:\n{msg}", r.name);
+            Status::Failed { error } => {
+                let _ = writeln!(out, "\nerror: {} failed:\n{error}", r.name);
             }
             _ => {}
         }
     }
+    out
 }
 
 /// Run a command, appending its output to `log` (and to stderr with `-L`).
 /// Run a command with stdout and stderr merged, appending the output to
 /// `log`; with `-L` each line also goes to stderr as it is produced.
-fn run(cmd: &mut Command, log: &Path, echo: bool, what: &str) -> Result<String> {
+fn run(
+    cmd: &mut Command,
+    log: &Path,
+    echo: Option<&dyn Progress>,
+    what: &str,
+) -> Result<String> {
     use std::io::BufRead;
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(log)?;
-    writeln!(f, "$ {cmd:?}")?;
+        .open(log)
+        .map_err(|e| Error::io(log, e))?;
+    writeln!(f, "$ {cmd:?}").map_err(|e| Error::io(log, e))?;
     let args: Vec<std::ffi::OsString> = cmd.get_args().map(|a| a.to_os_string()).collect();
     let mut expr = duct::cmd(cmd.get_program(), args)
         .stderr_to_stdout()
@@ -348,16 +366,16 @@ fn run(cmd: &mut Command, log: &Path, echo: bool, what: &str) -> Result<String> 
     let mut text = String::new();
     let mut lines = std::io::BufReader::new(&reader);
     let mut line = Vec::new();
-    while lines.read_until(b'\n', &mut line)? > 0 {
+    while lines.read_until(b'\n', &mut line).context(what)? > 0 {
         let l = String::from_utf8_lossy(&line);
-        f.write_all(l.as_bytes())?;
-        if echo {
-            eprint!("{l}");
+        f.write_all(l.as_bytes()).map_err(|e| Error::io(log, e))?;
+        if let Some(p) = echo {
+            p.log(l.trim_end_matches('\n'));
         }
         text.push_str(&l);
         line.clear();
     }
-    let status = reader.try_wait()?.map(|o| o.status);
+    let status = reader.try_wait().context(what)?.map(|o| o.status);
     if !status.is_some_and(|s| s.success()) {
         let tail: Vec<&str> = text.lines().rev().take(40).collect();
         bail!(
@@ -368,11 +386,11 @@ fn run(cmd: &mut Command, log: &Path, echo: bool, what: &str) -> Result<String> 
     Ok(text)
 }
 
-fn build_variant(ctx: &Ctx, v: &Variant, pb: &ProgressBar, log: &Path) -> Result<Status> {
+fn build_variant(ctx: &Ctx, v: &Variant, pb: &dyn Task, log: &Path) -> Result<Status> {
     let work = ctx.root.join(WORK_DIR).join(&v.name);
-    std::fs::create_dir_all(&work)?;
+    std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
     let _ = std::fs::remove_file(log);
-    let echo = ctx.args.print_build_logs;
+    let echo = ctx.args.print_build_logs.then_some(ctx.progress);
 
     // Toolchain. Noarch variants use the newest torch of the matrix for checks.
     pb.set_message("provisioning toolchain");
@@ -381,7 +399,7 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &ProgressBar, log: &Path) -> Result
         .as_ref()
         .map(|t| t.version.clone())
         .or_else(|| {
-            crate::matrix::Matrix::get()
+            kb_core::matrix::Matrix::get()
                 .torch
                 .keys()
                 .next_back()
@@ -469,7 +487,7 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &ProgressBar, log: &Path) -> Result
         std::fs::copy(so, stage.join(so.file_name().expect("file name")))?;
     }
     let mut metadata = metadata(ctx, v, &ops_name);
-    write_metadata(&stage, &metadata)?;
+    metadata.write(&stage)?;
 
     // Up to date: same content as the installed variant.
     let dest = ctx.root.join("build").join(&v.name);
@@ -485,16 +503,16 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &ProgressBar, log: &Path) -> Result
 
     // Checks: ABI findings are warnings for development builds; layout and
     // loader failures fail the variant.
-    metadata["build-info"]["toolchain"] = toolchain_info(&env, cuda.as_ref());
+    build_info(&mut metadata).toolchain = Some(toolchain_info(&env, cuda.as_ref()));
     pb.set_message("checking");
     let abi_findings = abi_findings(&stage, v);
     let probe = ctx.probe(&env.python)?;
-    let verified = crate::checks::verify::verify_variant(&stage, &env.python, &probe, None, false);
+    let verified = kb_checks::verify::verify_variant(&stage, &env.python, &probe, None, false);
     match verified.status {
         VerifyStatus::Ok => {}
         VerifyStatus::Skipped => {
-            metadata["build-info"]["get-kernel-check"] =
-                json!(format!("skipped: {}", verified.reason.unwrap_or_default()));
+            build_info(&mut metadata).get_kernel_check =
+                Some(format!("skipped: {}", verified.reason.unwrap_or_default()));
         }
         VerifyStatus::Failed => {
             let mut msg = format!(
@@ -507,16 +525,15 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &ProgressBar, log: &Path) -> Result
             if let Some(l) = &verified.log {
                 msg.push_str(&format!("\n{l}"));
             }
-            bail!(msg);
+            return Err(Error::Message(msg));
         }
     }
     remove_bytecode(&stage)?;
-    metadata["build-info"]["abi-findings"] = json!(abi_findings);
-    write_metadata(&stage, &metadata)?;
+    build_info(&mut metadata).abi_findings = Some(abi_findings.iter().map(|f| json!(f)).collect());
+    metadata.write(&stage)?;
     let digest = digest(&stage)?;
-    metadata["digest"] =
-        crate::checks::hash::digest_json(crate::checks::hash::Algorithm::Sha256, &digest);
-    write_metadata(&stage, &metadata)?;
+    metadata.digest = Some(DigestRecord::new(kb_core::digest::Algorithm::Sha256, digest));
+    metadata.write(&stage)?;
     check_layout(&stage, &ctx.plan.kernel.python_name)?;
 
     pb.set_message("installing");
@@ -568,32 +585,32 @@ fn libc_version() -> String {
         .unwrap_or_default()
 }
 
-fn metadata(ctx: &Ctx, v: &Variant, ops_name: &str) -> serde_json::Value {
+fn metadata(ctx: &Ctx, v: &Variant, ops_name: &str) -> Metadata {
     let kernel = ctx.git.as_ref().map(|g| super::KernelProvenance {
         commit: &g.commit,
         dirty: g.dirty,
     });
-    let build_info = json!({
-        "kind": "development",
-        "compliant": false,
-        "reason": "built by the local backend with the host toolchain; only the Nix backend produces Hub-compliant (manylinux_2_28) builds",
-        "toolchain": {},
-        "abi-findings": [],
-    });
+    let build_info = BuildInfo {
+        kind: Some("development".into()),
+        compliant: Some(false),
+        reason: Some("built by the local backend with the host toolchain; only the Nix backend produces Hub-compliant (manylinux_2_28) builds".into()),
+        toolchain: Some(json!({})),
+        abi_findings: Some(Vec::new()),
+        ..BuildInfo::default()
+    };
     super::variant_metadata(ctx.plan, v, ops_name, kernel, build_info)
 }
 
-fn write_metadata(stage: &Path, m: &serde_json::Value) -> Result<()> {
-    let mut text = serde_json::to_string_pretty(m)?;
-    text.push('\n');
-    std::fs::write(stage.join("metadata.json"), text)?;
-    Ok(())
+fn build_info(m: &mut Metadata) -> &mut BuildInfo {
+    m.build_info.get_or_insert_with(BuildInfo::default)
 }
 
 /// sha256 (base64) of every file except the top-level `metadata.json` and bytecode.
 fn digest(dir: &Path) -> Result<BTreeMap<String, String>> {
-    crate::checks::hash::hash_variant(dir, crate::checks::hash::Algorithm::Sha256)
-        .map_err(|e| anyhow!("{}: {}", e.path.display(), e.message))
+    Ok(kb_core::digest::hash_variant(
+        dir,
+        kb_core::digest::Algorithm::Sha256,
+    )?)
 }
 
 /// Content fingerprint of a staged variant, ignoring check results and digests.
@@ -604,14 +621,10 @@ fn fingerprint(dir: &Path) -> Result<String> {
         h.update(rel.as_bytes());
         h.update(hash.as_bytes());
     }
-    let meta: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("metadata.json"))?)?;
-    let mut meta = meta;
-    if let Some(m) = meta.as_object_mut() {
-        m.remove("digest");
-        m.remove("build-info");
-    }
-    h.update(serde_json::to_vec(&meta)?);
+    let mut meta = Metadata::read(dir)?;
+    meta.digest = None;
+    meta.build_info = None;
+    h.update(meta.to_json().as_bytes());
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
@@ -648,7 +661,7 @@ fn install_atomically(stage: &Path, dest: &Path) -> Result<()> {
 /// The verifier's layout check (flat package, metadata agreeing with the
 /// variant name and module, digest, op namespaces in Python sources).
 fn check_layout(stage: &Path, python_name: &str) -> Result<()> {
-    let report = crate::checks::layout::check_variant_layout(stage, Some(python_name));
+    let report = kb_checks::layout::check_variant_layout(stage, Some(python_name));
     if report.has_errors() {
         let lines: Vec<String> = report.issues.iter().map(|i| i.to_string()).collect();
         bail!("layout check failed:\n  {}", lines.join("\n  "));
@@ -659,11 +672,11 @@ fn check_layout(stage: &Path, python_name: &str) -> Result<()> {
 /// ABI findings for a staged variant (manylinux_2_28, Python 3.9 abi3, and
 /// the variant's Torch stable ABI). Unreadable modules are findings too.
 fn abi_findings(stage: &Path, v: &Variant) -> Vec<String> {
-    let options = crate::checks::abi::AbiOptions {
+    let options = kb_checks::abi::AbiOptions {
         torch_stable_abi: v.stable_abi.as_ref().map(|a| a.to_string()),
         ..Default::default()
     };
-    match crate::checks::abi::check_variant(stage, &options) {
+    match kb_checks::abi::check_variant(stage, &options) {
         Ok(report) => {
             let mut out: Vec<String> = report
                 .files
@@ -786,16 +799,8 @@ mod tests {
 
     #[test]
     fn unsupported_reasons() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/all-backends");
-        let loaded = crate::config::load(Some(&dir)).unwrap();
-        let plan = crate::plan::plan(
-            &loaded.config,
-            crate::matrix::Matrix::get(),
-            &Systems::All,
-            &loaded.path,
-            b"",
-        )
-        .unwrap();
+        let dir = super::super::fixture("all-backends");
+        let plan = KernelProject::load(Some(&dir)).unwrap().plan;
         let reason = |n: &str| unsupported_reason(plan.variant(n).unwrap(), "x86_64-linux");
         assert!(reason("torch215-cxx11-rocm72-x86_64-linux")
             .unwrap()

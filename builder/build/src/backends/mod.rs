@@ -6,11 +6,110 @@ pub mod nix;
 pub mod toolchain;
 
 use std::path::Path;
+#[cfg(test)]
+use std::path::PathBuf;
 
-use serde_json::{json, Value};
+use kb_core::config::Backend;
+use kb_core::metadata::{BackendInfo, BuildInfo, BuilderProvenance, Metadata, Provenance, SourceProvenance};
+use kb_core::plan::{Plan, Variant};
+use kb_core::progress::Progress;
+use kb_core::report::{Report, Status};
+use kb_core::{KernelProject, Result};
+use serde::Serialize;
 
-use crate::config::Backend;
-use crate::plan::{Plan, Variant};
+/// What `build` builds and how.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Named variants; empty: every variant of this host.
+    pub variants: Vec<String>,
+    /// Parallel build jobs.
+    pub max_jobs: Option<usize>,
+    /// CPU cores per build job.
+    pub cores: Option<usize>,
+    /// Stream the full build logs (through [`Progress::log`]).
+    pub print_build_logs: bool,
+    /// Use the host toolchain even when Nix is usable.
+    pub local: bool,
+}
+
+/// What a build did, by backend.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "backend", rename_all = "kebab-case")]
+pub enum BuildReport {
+    Local(local::LocalReport),
+    Nix(nix::NixBuildReport),
+}
+
+impl Report for BuildReport {
+    fn text(&self) -> String {
+        match self {
+            BuildReport::Local(r) => local::summary(&r.variants),
+            BuildReport::Nix(r) => r.text(),
+        }
+    }
+
+    fn status(&self) -> Status {
+        match self {
+            BuildReport::Local(r) if r.failed() > 0 || r.requested_skips => Status::Findings,
+            _ => Status::Ok,
+        }
+    }
+
+    fn notes(&self) -> Vec<String> {
+        match self {
+            BuildReport::Local(r) if r.failed() > 0 || r.requested_skips => vec![format!(
+                "error: {} variant(s) failed{}",
+                r.failed(),
+                if r.requested_skips {
+                    ", requested variants were skipped"
+                } else {
+                    ""
+                }
+            )],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Build with Nix when it is usable and the kernel has a flake; otherwise
+/// (or with `--local`) make a development build with the host toolchain,
+/// saying why.
+pub fn build(
+    project: &KernelProject,
+    options: &BuildOptions,
+    progress: &dyn Progress,
+) -> Result<BuildReport> {
+    if options.local {
+        return Ok(BuildReport::Local(local::build(project, options, progress)?));
+    }
+    let has_flake = project.root.join("flake.nix").is_file();
+    match nix::nix_available() {
+        Ok(_) if has_flake => Ok(BuildReport::Nix(nix::build(project, options, progress)?)),
+        Ok(_) => {
+            progress.warn("note: this kernel has no flake.nix (`kernel-builder init` writes one); making a development build with the host toolchain");
+            Ok(BuildReport::Local(local::build(project, options, progress)?))
+        }
+        Err(problem) => {
+            let why = problem.to_string();
+            let first = why.lines().next().unwrap_or_default();
+            let mut note = format!("note: not using Nix: {first}");
+            for line in why.lines().skip(1) {
+                note.push_str(&format!("\n  {}", line.trim()));
+            }
+            progress.warn(&note);
+            progress.warn("note: making a development build with the host toolchain (not Hub-compliant); pass --local to skip this check");
+            Ok(BuildReport::Local(local::build(project, options, progress)?))
+        }
+    }
+}
+
+/// A test fixture kernel (`builder/cli/tests/fixtures/<name>`).
+#[cfg(test)]
+pub(crate) fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../cli/tests/fixtures")
+        .join(name)
+}
 
 /// Copy the package's Python (and other `pyext`) files into a variant,
 /// skipping bytecode, hidden files, extension modules and `_ops.py` (which
@@ -99,37 +198,46 @@ pub fn variant_metadata(
     v: &Variant,
     ops_name: &str,
     kernel: Option<KernelProvenance>,
-    build_info: Value,
-) -> Value {
+    build_info: BuildInfo,
+) -> Metadata {
     let k = &plan.kernel;
-    let mut m = serde_json::Map::new();
-    m.insert("name".into(), json!(k.name));
-    m.insert("id".into(), json!(ops_name));
-    m.insert("version".into(), json!(k.version));
-    m.insert("license".into(), json!(k.license));
-    if let Some(u) = &k.upstream {
-        m.insert("upstream".into(), json!(u));
+    let builder = match option_env!("KB_BUILDER_COMMIT").filter(|c| c.len() == 40) {
+        Some(c) => BuilderProvenance {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            commit: Some(c.to_string()),
+            dirty: Some(option_env!("KB_BUILDER_DIRTY") == Some("1")),
+        },
+        None => BuilderProvenance {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            ..BuilderProvenance::default()
+        },
+    };
+    Metadata {
+        name: Some(k.name.clone()),
+        id: Some(ops_name.to_string()),
+        version: Some(k.version),
+        license: Some(k.license.clone()),
+        upstream: k.upstream.clone(),
+        source: k.source.clone(),
+        python_depends: Some(v.python_depends.clone()),
+        kernel_depends: Some(
+            v.kernel_depends
+                .iter()
+                .map(|d| serde_json::to_value(d).expect("serializes"))
+                .collect(),
+        ),
+        backend: Some(BackendInfo {
+            kind: v.backend.as_str().to_string(),
+            archs: matches!(v.backend, Backend::Cuda | Backend::Rocm).then(|| v.archs.clone()),
+        }),
+        provenance: Some(Provenance {
+            kernel_builder: Some(builder),
+            kernel: kernel.map(|kp| SourceProvenance {
+                commit: Some(kp.commit.to_string()),
+                dirty: Some(kp.dirty),
+            }),
+        }),
+        build_info: Some(build_info),
+        ..Metadata::default()
     }
-    if let Some(s) = &k.source {
-        m.insert("source".into(), json!(s));
-    }
-    m.insert("python-depends".into(), json!(v.python_depends));
-    m.insert("kernel-depends".into(), json!(v.kernel_depends));
-    let mut backend = json!({ "type": v.backend.as_str() });
-    if matches!(v.backend, Backend::Cuda | Backend::Rocm) {
-        backend["archs"] = json!(v.archs);
-    }
-    m.insert("backend".into(), backend);
-    let mut builder = json!({ "version": env!("CARGO_PKG_VERSION") });
-    if let Some(c) = option_env!("KB_BUILDER_COMMIT").filter(|c| c.len() == 40) {
-        builder["commit"] = json!(c);
-        builder["dirty"] = json!(option_env!("KB_BUILDER_DIRTY") == Some("1"));
-    }
-    let mut prov = json!({ "kernel-builder": builder });
-    if let Some(kp) = kernel {
-        prov["kernel"] = json!({ "commit": kp.commit, "dirty": kp.dirty });
-    }
-    m.insert("provenance".into(), prov);
-    m.insert("build-info".into(), build_info);
-    Value::Object(m)
 }

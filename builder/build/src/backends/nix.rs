@@ -17,15 +17,18 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use clap::{Args, Subcommand};
+use kb_core::config::Backend;
+use kb_core::fsutil::write_atomic;
+use kb_core::matrix::{host_system, MATRIX_TOML};
+use kb_core::metadata::{BuildInfo, Metadata};
+use kb_core::plan::{Plan, Variant};
+use kb_core::progress::Progress;
+use kb_core::{bail, err, Error, KernelProject, Result};
+use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::cli::{BuildArgs, ShellArgs};
-use crate::commands::{compute_plan, load_config, write_atomic, CmdResult, Failure};
-use crate::config::Backend;
-use crate::matrix::{host_system, MATRIX_TOML};
-use crate::plan::{Plan, Systems, Variant};
+use super::BuildOptions;
 
 /// The plan file next to `build.toml` that the flake reads.
 pub const PLAN_FILE: &str = "kernel-plan.json";
@@ -49,7 +52,7 @@ pub fn matrix_sha256() -> String {
     hex(&Sha256::digest(MATRIX_TOML.as_bytes()))
 }
 
-fn framework_version(v: &Variant) -> Option<&crate::config::Version> {
+fn framework_version(v: &Variant) -> Option<&kb_core::config::Version> {
     v.torch
         .as_ref()
         .map(|t| &t.version)
@@ -100,7 +103,7 @@ pub fn plan_file_json(plan: &Plan) -> String {
     let obj = v.as_object_mut().expect("plan is an object");
     obj.insert("matrix-sha256".into(), json!(matrix_sha256()));
     let mut defaults = serde_json::Map::new();
-    for s in &crate::matrix::Matrix::get().systems {
+    for s in &kb_core::matrix::Matrix::get().systems {
         if let Some(d) = default_variant(plan, s) {
             defaults.insert(s.clone(), json!(d.name));
         }
@@ -126,46 +129,60 @@ pub enum PlanFileState {
 }
 
 /// Write `kernel-plan.json` into `root` unless it already has this content.
-pub fn write_plan_file(root: &Path, plan: &Plan) -> Result<PlanFileState, Failure> {
+pub fn write_plan_file(root: &Path, plan: &Plan) -> Result<PlanFileState> {
     let path = root.join(PLAN_FILE);
     let text = plan_file_json(plan);
     if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
         return Ok(PlanFileState::UpToDate);
     }
     write_atomic(&path, text.as_bytes())
-        .map_err(|e| Failure::new(1, format!("error: {}: cannot write: {e}", path.display())))?;
+        .map_err(|e| err!("{}: cannot write: {e}", path.display()))?;
     Ok(PlanFileState::Written)
 }
 
-/// The kernel root: the directory of `build.toml`.
-pub fn kernel_root(build_toml: &Path) -> PathBuf {
-    build_toml
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf()
+/// What `plan --write` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanWriteReport {
+    pub path: PathBuf,
+    pub written: bool,
+    pub variants: usize,
+    /// Set when the plan file is not tracked by git (the flake cannot see it).
+    pub warning: Option<String>,
 }
 
-/// `plan --write`: refresh `kernel-plan.json` for the kernel in `dir`.
-pub fn plan_write_cmd(dir: Option<&Path>) -> CmdResult {
-    let loaded = load_config(dir)?;
-    let plan = compute_plan(&loaded, &Systems::All)?;
-    let root = kernel_root(&loaded.path);
-    let path = root.join(PLAN_FILE);
-    match write_plan_file(&root, &plan)? {
-        PlanFileState::UpToDate => eprintln!("{} is up to date", path.display()),
-        PlanFileState::Written => {
-            eprintln!(
-                "wrote {} ({} variants); commit it with build.toml",
-                path.display(),
-                plan.variants.len()
-            );
-            if let Some(w) = untracked_warning(&root) {
-                eprintln!("{w}");
-            }
-        }
+impl kb_core::Report for PlanWriteReport {
+    fn text(&self) -> String {
+        String::new()
     }
-    Ok(0)
+
+    fn notes(&self) -> Vec<String> {
+        if !self.written {
+            return vec![format!("{} is up to date", self.path.display())];
+        }
+        let mut out = vec![format!(
+            "wrote {} ({} variants); commit it with build.toml",
+            self.path.display(),
+            self.variants
+        )];
+        out.extend(self.warning.clone());
+        out
+    }
+}
+
+/// `plan --write`: refresh `kernel-plan.json` of the project.
+pub fn write_plan(project: &KernelProject) -> Result<PlanWriteReport> {
+    let path = project.root.join(PLAN_FILE);
+    let written = write_plan_file(&project.root, &project.plan)? == PlanFileState::Written;
+    Ok(PlanWriteReport {
+        path,
+        written,
+        variants: project.plan.variants.len(),
+        warning: if written {
+            untracked_warning(&project.root)
+        } else {
+            None
+        },
+    })
 }
 
 /// A flake in a git repository only sees tracked files: warn when the plan
@@ -328,18 +345,13 @@ pub fn nix_available() -> Result<NixInfo, NixProblem> {
 // ------------------------------------------------------------ build & copy
 
 /// The flake reference of the kernel directory (Nix detects git itself).
-pub fn flake_ref(root: &Path, attr: &str) -> Result<String, Failure> {
-    let abs = root
-        .canonicalize()
-        .map_err(|e| Failure::new(1, format!("error: {}: {e}", root.display())))?;
+pub fn flake_ref(root: &Path, attr: &str) -> Result<String> {
+    let abs = root.canonicalize().map_err(|e| Error::io(root, e))?;
     if !abs.join("flake.nix").is_file() {
-        return Err(Failure::new(
-            1,
-            format!(
-                "error: {} has no flake.nix\n  fix: create one with `nix flake init -t <kernel-builder flake>` (see templates/flake), or build with the host toolchain: `kernel-builder build --local`",
-                abs.display()
-            ),
-        ));
+        bail!(
+            "{} has no flake.nix\n  fix: create one with `nix flake init -t <kernel-builder flake>` (see templates/flake), or build with the host toolchain: `kernel-builder build --local`",
+            abs.display()
+        );
     }
     Ok(format!("{}#{attr}", abs.display()))
 }
@@ -368,38 +380,33 @@ fn common_flags(
     }
 }
 
-/// Load build.toml, refresh the plan file (telling the user when it changed).
-fn prepare(dir: Option<&Path>) -> Result<(PathBuf, Plan), Failure> {
-    let loaded = load_config(dir)?;
-    let plan = compute_plan(&loaded, &Systems::All)?;
-    let root = kernel_root(&loaded.path);
-    if write_plan_file(&root, &plan)? == PlanFileState::Written {
-        eprintln!(
+/// Refresh the plan file (telling the user when it changed).
+fn prepare(project: &KernelProject, progress: &dyn Progress) -> Result<()> {
+    let root = &project.root;
+    if write_plan_file(root, &project.plan)? == PlanFileState::Written {
+        progress.note(&format!(
             "updated {} from build.toml; commit it",
             root.join(PLAN_FILE).display()
-        );
-        if let Some(w) = untracked_warning(&root) {
-            return Err(Failure::new(1, format!("error: {w}")));
+        ));
+        if let Some(w) = untracked_warning(root) {
+            bail!("{w}");
         }
     }
-    Ok((root, plan))
+    Ok(())
 }
 
 /// The attributes `build` asks Nix for: the named variants, or the host's bundle.
-pub fn build_attrs(plan: &Plan, variants: &[String], host: &str) -> Result<Vec<String>, Failure> {
+pub fn build_attrs(plan: &Plan, variants: &[String], host: &str) -> Result<Vec<String>> {
     if variants.is_empty() {
         if !plan
             .variants
             .iter()
             .any(|v| v.system.as_deref().is_none_or(|s| s == host))
         {
-            return Err(Failure::new(
-                1,
-                format!(
-                    "error: {} has no variants for this system ({host}); pass --variant to build another system's variant on a remote builder",
-                    plan.kernel.name
-                ),
-            ));
+            bail!(
+                "{} has no variants for this system ({host}); pass --variant to build another system's variant on a remote builder",
+                plan.kernel.name
+            );
         }
         return Ok(vec![format!("packages.{host}.bundle")]);
     }
@@ -407,10 +414,7 @@ pub fn build_attrs(plan: &Plan, variants: &[String], host: &str) -> Result<Vec<S
         .iter()
         .map(|n| {
             plan.variant(n).map(|v| variant_attr(v, host)).ok_or_else(|| {
-                Failure::new(
-                    1,
-                    format!("error: `{n}` is not a variant of this kernel; `kernel-builder list-variants` shows them"),
-                )
+                err!("`{n}` is not a variant of this kernel; `kernel-builder list-variants` shows them")
             })
         })
         .collect()
@@ -502,75 +506,84 @@ fn variant_dirs(out: &Path, plan: &Plan) -> std::io::Result<Vec<(String, PathBuf
     Ok(found)
 }
 
+/// What a Nix build installed.
+#[derive(Debug, Clone, Serialize)]
+pub struct NixBuildReport {
+    pub nix_version: String,
+    pub attributes: Vec<String>,
+    pub build_dir: PathBuf,
+    pub variants: Vec<String>,
+}
+
+impl NixBuildReport {
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        for n in &self.variants {
+            s.push_str(&format!("  {n} -> {}\n", self.build_dir.join(n).display()));
+        }
+        s.push_str(&format!(
+            "{} variant(s) in {}\n",
+            self.variants.len(),
+            self.build_dir.display()
+        ));
+        s
+    }
+}
+
 /// `build` / `build-and-copy` through Nix: build the host bundle (or the
-/// `--variant`s), then copy each variant into `<kernel>/build/` atomically.
-pub fn build(args: &BuildArgs) -> CmdResult {
-    let info = nix_available().map_err(|p| Failure::new(1, format!("error: {p}")))?;
-    let (root, plan) = prepare(args.kernel_dir.as_deref())?;
+/// named variants), then copy each variant into `<kernel>/build/` atomically.
+pub fn build(
+    project: &KernelProject,
+    args: &BuildOptions,
+    progress: &dyn Progress,
+) -> Result<NixBuildReport> {
+    let info = nix_available().map_err(|p| err!("{p}"))?;
+    prepare(project, progress)?;
+    let root = &project.root;
+    let plan = &project.plan;
     let host = host_system();
-    let attrs = build_attrs(&plan, &args.variants, &host)?;
+    let attrs = build_attrs(plan, &args.variants, &host)?;
     let mut cmd = nix_command(&info.path);
     cmd.args(["build", "--no-link", "--json"]);
     common_flags(&mut cmd, args.max_jobs, args.cores, args.print_build_logs);
     for a in &attrs {
-        cmd.arg(flake_ref(&root, a)?);
+        cmd.arg(flake_ref(root, a)?);
     }
-    eprintln!("building {} with Nix {}", attrs.join(", "), info.version);
+    progress.note(&format!(
+        "building {} with Nix {}",
+        attrs.join(", "),
+        info.version
+    ));
     let out = cmd
         .stderr(std::process::Stdio::inherit())
         .output()
-        .map_err(|e| Failure::new(1, format!("error: cannot run nix: {e}")))?;
+        .map_err(|e| err!("cannot run nix: {e}"))?;
     if !out.status.success() {
-        return Err(Failure::new(
-            1,
-            "error: the Nix build failed (see the log above; rerun with -L for full build logs)",
-        ));
+        bail!("the Nix build failed (see the log above; rerun with -L for full build logs)");
     }
-    let paths = parse_build_json(&String::from_utf8_lossy(&out.stdout)).map_err(|e| {
-        Failure::new(
-            1,
-            format!("error: unexpected `nix build --json` output: {e}"),
-        )
-    })?;
+    let paths = parse_build_json(&String::from_utf8_lossy(&out.stdout))
+        .map_err(|e| err!("unexpected `nix build --json` output: {e}"))?;
     let build_dir = root.join("build");
     let mut copied = Vec::new();
     for p in &paths {
-        for (name, dir) in variant_dirs(p, &plan)
-            .map_err(|e| Failure::new(1, format!("error: {}: {e}", p.display())))?
-        {
-            replace_variant_dir(&dir, &build_dir, &name).map_err(|e| {
-                Failure::new(
-                    1,
-                    format!("error: copying {name} into {}: {e}", build_dir.display()),
-                )
-            })?;
+        for (name, dir) in variant_dirs(p, plan).map_err(|e| Error::io(p, e))? {
+            replace_variant_dir(&dir, &build_dir, &name)
+                .map_err(|e| err!("copying {name} into {}: {e}", build_dir.display()))?;
             copied.push(name);
         }
     }
     if copied.is_empty() {
-        return Err(Failure::new(
-            1,
-            "error: the Nix build produced no variant directories (is the flake's kernel-builder input current?)",
-        ));
+        bail!("the Nix build produced no variant directories (is the flake's kernel-builder input current?)");
     }
-    for n in &copied {
-        eprintln!("  {n} -> {}", build_dir.join(n).display());
-    }
-    eprintln!("{} variant(s) in {}", copied.len(), build_dir.display());
-    Ok(0)
+    Ok(NixBuildReport {
+        nix_version: info.version,
+        attributes: attrs,
+        build_dir,
+        variants: copied,
+    })
 }
 
-/// `build-and-copy` is `build` for the Nix backend.
-pub fn build_and_copy(args: &BuildArgs) -> CmdResult {
-    build(args)
-}
-
-fn shell_attr(
-    plan: &Plan,
-    variant: Option<&str>,
-    host: &str,
-    test: bool,
-) -> Result<String, Failure> {
+fn shell_attr(plan: &Plan, variant: Option<&str>, host: &str, test: bool) -> Result<String> {
     let name = match variant {
         None => {
             return Ok(format!(
@@ -581,19 +594,13 @@ fn shell_attr(
         Some(n) => n,
     };
     let v = plan.variant(name).ok_or_else(|| {
-        Failure::new(
-            1,
-            format!("error: `{name}` is not a variant of this kernel; `kernel-builder list-variants` shows them"),
-        )
+        err!("`{name}` is not a variant of this kernel; `kernel-builder list-variants` shows them")
     })?;
     if v.system.as_deref().is_some_and(|s| s != host) {
-        return Err(Failure::new(
-            1,
-            format!(
-                "error: `{name}` is a {} variant; a shell needs a variant of this system ({host}): `kernel-builder list-variants --arch`",
-                v.system.as_deref().unwrap_or_default()
-            ),
-        ));
+        bail!(
+            "`{name}` is a {} variant; a shell needs a variant of this system ({host}): `kernel-builder list-variants --arch`",
+            v.system.as_deref().unwrap_or_default()
+        );
     }
     Ok(if test {
         format!("devShells.{host}.test-{name}")
@@ -602,104 +609,75 @@ fn shell_attr(
     })
 }
 
+/// What `devshell` / `testshell` open.
+#[derive(Debug, Clone, Default)]
+pub struct ShellOptions {
+    pub variant: Option<String>,
+    pub max_jobs: Option<usize>,
+    pub cores: Option<usize>,
+    pub print_build_logs: bool,
+}
+
 /// The `nix develop` command line of a shell (without running it).
-pub fn shell_command(args: &ShellArgs, test: bool) -> Result<(Command, PathBuf), Failure> {
-    let info = nix_available().map_err(|p| Failure::new(1, format!("error: {p}")))?;
-    let (root, plan) = prepare(args.kernel_dir.as_deref())?;
-    let attr = shell_attr(&plan, args.variant.as_deref(), &host_system(), test)?;
+pub fn shell_command(
+    project: &KernelProject,
+    args: &ShellOptions,
+    test: bool,
+    progress: &dyn Progress,
+) -> Result<Command> {
+    let info = nix_available().map_err(|p| err!("{p}"))?;
+    prepare(project, progress)?;
+    let attr = shell_attr(&project.plan, args.variant.as_deref(), &host_system(), test)?;
     let mut cmd = nix_command(&info.path);
     cmd.arg("develop");
     common_flags(&mut cmd, args.max_jobs, args.cores, args.print_build_logs);
-    cmd.arg(flake_ref(&root, &attr)?);
-    cmd.current_dir(&root);
-    Ok((cmd, root))
-}
-
-fn exec_shell(args: &ShellArgs, test: bool) -> CmdResult {
-    let (mut cmd, root) = shell_command(args, test)?;
-    eprintln!(
-        "entering the {} shell of {} (exit it to return)",
-        if test { "test" } else { "development" },
-        root.display()
-    );
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        let e = cmd.exec();
-        Err(Failure::new(
-            1,
-            format!("error: cannot run nix develop: {e}"),
-        ))
-    }
-    #[cfg(not(unix))]
-    {
-        let status = cmd
-            .status()
-            .map_err(|e| Failure::new(1, format!("error: cannot run nix develop: {e}")))?;
-        Ok(status.code().unwrap_or(1) as u8)
-    }
-}
-
-/// `kernel-builder devshell`: `nix develop` into the variant's shell (which
-/// creates and activates `.venv` and exports `LOCAL_KERNELS`).
-pub fn devshell(args: &ShellArgs) -> CmdResult {
-    exec_shell(args, false)
-}
-
-/// `kernel-builder testshell`: a shell with the built variant on Python's path.
-pub fn testshell(args: &ShellArgs) -> CmdResult {
-    exec_shell(args, true)
+    cmd.arg(flake_ref(&project.root, &attr)?);
+    cmd.current_dir(&project.root);
+    Ok(cmd)
 }
 
 // ------------------------------------------------------- inside the sandbox
 
-#[derive(Debug, Subcommand)]
-pub enum NixCommand {
-    /// Assemble a built variant into `<OUT>/<variant>` (a step of the Nix variant derivation)
-    InstallVariant(InstallVariantArgs),
-    /// Print the plan file the flake reads (`kernel-plan.json`) to standard output
-    PlanFile(PlanFileArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct InstallVariantArgs {
-    /// Kernel directory (with build.toml; defaults to the current directory)
-    pub kernel_dir: Option<PathBuf>,
-    /// The variant to assemble
-    #[arg(long)]
+/// `nix install-variant`: assemble a built variant (a step of the Nix
+/// variant derivation).
+#[derive(Debug, Clone)]
+pub struct InstallVariantOptions {
     pub variant: String,
-    /// Unique part of the ops name (the flake passes the short commit)
-    #[arg(long)]
+    /// Unique part of the ops name (the flake passes the short commit).
     pub unique_id: String,
-    /// CMake build directory holding `<ops_name>.abi3.so` (native variants)
-    #[arg(long)]
+    /// CMake build directory holding `<ops_name>.abi3.so` (native variants).
     pub build_dir: Option<PathBuf>,
-    /// Output prefix; the variant goes to `<OUT>/<variant>`
-    #[arg(long)]
+    /// Output prefix; the variant goes to `<out>/<variant>`.
     pub out: PathBuf,
 }
 
-#[derive(Debug, Args)]
-pub struct PlanFileArgs {
-    pub kernel_dir: Option<PathBuf>,
+/// What `nix install-variant` assembled.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstallReport {
+    pub variant: String,
+    pub ops_name: String,
+    pub dir: PathBuf,
 }
 
-pub fn run(cmd: NixCommand) -> CmdResult {
-    match cmd {
-        NixCommand::InstallVariant(a) => install_variant(&a),
-        NixCommand::PlanFile(a) => {
-            let loaded = load_config(a.kernel_dir.as_deref())?;
-            let plan = compute_plan(&loaded, &Systems::All)?;
-            print!("{}", plan_file_json(&plan));
-            Ok(0)
-        }
+impl kb_core::Report for InstallReport {
+    fn text(&self) -> String {
+        String::new()
+    }
+
+    fn notes(&self) -> Vec<String> {
+        vec![format!(
+            "assembled {} (ops name {}) in {}",
+            self.variant,
+            self.ops_name,
+            self.dir.display()
+        )]
     }
 }
 
 /// `metadata.json` of a Nix build. Provenance: the kernel commit from the
 /// flake (`KB_KERNEL_COMMIT`, `KB_KERNEL_DIRTY`), the builder commit baked
 /// into this binary; toolchain facts from `KB_TOOLCHAIN` (JSON).
-pub fn nix_metadata(plan: &Plan, v: &Variant, ops_name: &str) -> Value {
+pub fn nix_metadata(plan: &Plan, v: &Variant, ops_name: &str) -> Metadata {
     let commit = std::env::var("KB_KERNEL_COMMIT")
         .ok()
         .filter(|c| c.len() == 40 && c.bytes().all(|b| b.is_ascii_hexdigit()));
@@ -716,53 +694,45 @@ pub fn nix_metadata(plan: &Plan, v: &Variant, ops_name: &str) -> Value {
         v,
         ops_name,
         kernel,
-        json!({ "kind": "nix", "compliant": true, "toolchain": toolchain, "abi-findings": [] }),
+        BuildInfo {
+            kind: Some("nix".into()),
+            compliant: Some(true),
+            toolchain: Some(toolchain),
+            abi_findings: Some(Vec::new()),
+            ..BuildInfo::default()
+        },
     )
 }
 
-fn install_variant(a: &InstallVariantArgs) -> CmdResult {
-    let loaded = load_config(a.kernel_dir.as_deref())?;
-    let plan = compute_plan(&loaded, &Systems::All)?;
-    let root = kernel_root(&loaded.path);
-    let v = plan.variant(&a.variant).ok_or_else(|| {
-        Failure::new(
-            1,
-            format!(
-                "error: `{}` is not a variant of {}",
-                a.variant, plan.kernel.name
-            ),
-        )
-    })?;
-    crate::ops_id::check_unique_id(&a.unique_id)
-        .map_err(|e| Failure::new(1, format!("error: --unique-id: {e}")))?;
-    let ops = crate::ops_id::ops_name(&plan.kernel.python_name, v.backend.as_str(), &a.unique_id);
+pub fn install_variant(project: &KernelProject, a: &InstallVariantOptions) -> Result<InstallReport> {
+    let plan = &project.plan;
+    let root = &project.root;
+    let v = plan
+        .variant(&a.variant)
+        .ok_or_else(|| err!("`{}` is not a variant of {}", a.variant, plan.kernel.name))?;
+    kb_core::ops_id::check_unique_id(&a.unique_id).map_err(|e| err!("--unique-id: {e}"))?;
+    let ops = kb_core::ops_id::ops_name(&plan.kernel.python_name, v.backend.as_str(), &a.unique_id);
     let dest = a.out.join(&v.name);
     if dest.exists() {
-        return Err(Failure::new(
-            1,
-            format!("error: {} already exists", dest.display()),
-        ));
+        bail!("{} already exists", dest.display());
     }
-    let io = |what: &str, e: std::io::Error| Failure::new(1, format!("error: {what}: {e}"));
+    let io = |what: &str, e: std::io::Error| err!("{what}: {e}");
     std::fs::create_dir_all(&dest).map_err(|e| io(&dest.display().to_string(), e))?;
     let pkg = root.join(&plan.kernel.python_package);
     if !pkg.join("__init__.py").is_file() {
-        return Err(Failure::new(
-            1,
-            format!(
-                "error: {} has no __init__.py; the Python package of the kernel must exist",
-                pkg.display()
-            ),
-        ));
+        bail!(
+            "{} has no __init__.py; the Python package of the kernel must exist",
+            pkg.display()
+        );
     }
     super::copy_package(&pkg, &dest, &plan.kernel.pyext)
         .map_err(|e| io("copying the Python package", e))?;
-    let generated = crate::pyproject::generate(&plan, v, None, &ops)
-        .map_err(|e| Failure::new(1, format!("error: generating _ops.py: {e:#}")))?;
+    let generated = crate::pyproject::generate(plan, v, None, &ops)
+        .map_err(|e| err!("generating _ops.py: {e}"))?;
     let ops_py = generated
         .files
         .get(&PathBuf::from(&plan.kernel.python_package).join("_ops.py"))
-        .ok_or_else(|| Failure::new(1, "error: the generated project has no _ops.py"))?;
+        .ok_or_else(|| err!("the generated project has no _ops.py"))?;
     std::fs::write(dest.join("_ops.py"), ops_py).map_err(|e| io("writing _ops.py", e))?;
     if crate::pyproject::is_native(v) {
         let so_name = format!("{ops}.abi3.so");
@@ -772,27 +742,20 @@ fn install_variant(a: &InstallVariantArgs) -> CmdResult {
             .unwrap_or_else(|| PathBuf::from("build"));
         let so = build_dir.join(&so_name);
         if !so.is_file() {
-            return Err(Failure::new(
-                1,
-                format!(
-                    "error: the build did not produce {} (the CMake project must build the ops name {ops})",
-                    so.display()
-                ),
-            ));
+            bail!(
+                "the build did not produce {} (the CMake project must build the ops name {ops})",
+                so.display()
+            );
         }
         std::fs::copy(&so, dest.join(&so_name)).map_err(|e| io("copying the extension", e))?;
         make_writable(&dest.join(&so_name)).map_err(|e| io("chmod", e))?;
     }
-    let meta = nix_metadata(&plan, v, &ops);
-    let mut text = serde_json::to_string_pretty(&meta).expect("serializes");
-    text.push('\n');
-    std::fs::write(dest.join("metadata.json"), text).map_err(|e| io("writing metadata.json", e))?;
-    eprintln!(
-        "assembled {} (ops name {ops}) in {}",
-        v.name,
-        dest.display()
-    );
-    Ok(0)
+    nix_metadata(plan, v, &ops).write(&dest)?;
+    Ok(InstallReport {
+        variant: v.name.clone(),
+        ops_name: ops,
+        dir: dest,
+    })
 }
 
 /// Arguments of `nix` for a command line, as the user would type it.
@@ -835,11 +798,9 @@ mod tests {
     }
 
     fn fixture_plan(name: &str) -> Plan {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(name);
-        let loaded = crate::config::load(Some(&dir)).unwrap();
-        compute_plan(&loaded, &Systems::All).unwrap()
+        KernelProject::load(Some(&super::super::fixture(name)))
+            .unwrap()
+            .plan
     }
 
     #[test]
@@ -889,14 +850,14 @@ mod tests {
             )]
         );
         let e = build_attrs(&plan, &["torch999-nope".into()], "x86_64-linux").unwrap_err();
-        assert!(e.message.contains("list-variants"));
+        assert!(e.to_string().contains("list-variants"));
         assert!(build_attrs(&plan, &[], "riscv64-linux").is_err());
         assert_eq!(
             shell_attr(&plan, None, "x86_64-linux", true).unwrap(),
             "devShells.x86_64-linux.test"
         );
         let e = shell_attr(&plan, Some(&arm.name), "x86_64-linux", false).unwrap_err();
-        assert!(e.message.contains("aarch64-linux variant"), "{}", e.message);
+        assert!(e.to_string().contains("aarch64-linux variant"), "{e}");
         assert_eq!(
             shell_attr(&plan, Some(&arm.name), "aarch64-linux", true).unwrap(),
             format!("devShells.aarch64-linux.test-{}", arm.name)

@@ -5,24 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{anyhow, bail, Context, Result};
+use kb_core::config::Version;
+use kb_core::progress::Progress;
+use kb_core::{bail, err as anyhow, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Version;
-
-/// `$KERNEL_BUILDER_CACHE`, else `$XDG_CACHE_HOME/kernel-builder`, else `~/.cache/kernel-builder`.
-pub fn cache_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("KERNEL_BUILDER_CACHE") {
-        return PathBuf::from(d);
-    }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
-        return PathBuf::from(d).join("kernel-builder");
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
-    home.join(".cache/kernel-builder")
-}
+pub use kb_core::pyenv::{cache_dir, provisioned_pythons};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TorchEnv {
@@ -51,7 +39,7 @@ fn run_logged(cmd: &mut Command, log: &Path, what: &str) -> Result<()> {
         .open(log)
         .with_context(|| format!("opening {}", log.display()))?;
     let out = cmd
-        .stdout(file.try_clone()?)
+        .stdout(file.try_clone().context("duplicating the log file handle")?)
         .stderr(file)
         .status()
         .with_context(|| format!("{what}: cannot start {:?}", cmd.get_program()))?;
@@ -67,7 +55,7 @@ fn run_logged(cmd: &mut Command, log: &Path, what: &str) -> Result<()> {
     Ok(())
 }
 
-const PROBE: &str = "import json, sys, sysconfig, torch\nprint(json.dumps({'torch': torch.__version__, 'python': sys.version.split()[0], 'abi': bool(torch.compiled_with_cxx11_abi())}))";
+const PROBE: &str = crate::scripts::TORCH_PROBE;
 
 /// `torch/version.py` of the environment `python` belongs to, if it is a venv-style layout.
 fn torch_version_file(python: &Path) -> Option<PathBuf> {
@@ -233,29 +221,6 @@ pub fn torch_env(version: &Version, log: &Path) -> Result<TorchEnv> {
     Ok(env)
 }
 
-/// Interpreters of the torch environments `torch_env` has provisioned in the
-/// cache, newest torch first.
-pub fn provisioned_pythons() -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(cache_dir().join("envs")) else {
-        return Vec::new();
-    };
-    let mut envs: Vec<(Version, PathBuf)> = entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let version = e
-                .file_name()
-                .to_str()?
-                .strip_prefix("torch-")?
-                .parse()
-                .ok()?;
-            Some((version, e.path().join("bin/python")))
-        })
-        .filter(|(_, python)| python.is_file())
-        .collect();
-    envs.sort();
-    envs.into_iter().rev().map(|(_, python)| python).collect()
-}
-
 /// PyPI packages that make up CUDA toolkit `version`.
 fn cuda_packages(version: &Version) -> Vec<String> {
     let mm = version.major_minor();
@@ -398,15 +363,44 @@ pub fn tool_version(tool: &Path) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// `kernel-builder toolchain`: provision and print the local toolchain.
-pub fn command(a: crate::cli::ToolchainArgs) -> crate::commands::CmdResult {
-    use crate::commands::Failure;
-    let fail = |e: anyhow::Error| Failure::new(1, format!("error: {e:#}"));
-    let torch: Version = match &a.torch {
+/// What `kernel-builder toolchain` provisions.
+#[derive(Debug, Clone, Default)]
+pub struct ToolchainOptions {
+    /// Torch version (`2.15`); default: the newest in the matrix.
+    pub torch: Option<String>,
+    /// Also provision this CUDA toolkit (`13.2`).
+    pub cuda: Option<String>,
+}
+
+/// The provisioned toolchain (`kernel-builder toolchain`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolchainReport {
+    pub torch: TorchEnv,
+    pub cuda: Option<CudaToolkit>,
+}
+
+impl kb_core::Report for ToolchainReport {
+    fn text(&self) -> String {
+        let mut s = format!(
+            "python {}\ntorch {}\n",
+            self.torch.python.display(),
+            self.torch.torch_version
+        );
+        if let Some(tk) = &self.cuda {
+            s.push_str(&format!("nvcc {}\n", tk.nvcc.display()));
+        }
+        s
+    }
+}
+
+/// Provision the local toolchain: the torch environment and, on request, a
+/// CUDA toolkit.
+pub fn provision(options: &ToolchainOptions, progress: &dyn Progress) -> Result<ToolchainReport> {
+    let torch: Version = match &options.torch {
         Some(t) => t
             .parse()
-            .map_err(|e: String| Failure::new(1, format!("error: --torch: {e}")))?,
-        None => crate::matrix::Matrix::get()
+            .map_err(|e: String| anyhow!("--torch: {e}"))?,
+        None => kb_core::matrix::Matrix::get()
             .torch
             .keys()
             .next_back()
@@ -414,30 +408,19 @@ pub fn command(a: crate::cli::ToolchainArgs) -> crate::commands::CmdResult {
             .expect("matrix has torch versions"),
     };
     let log_dir = cache_dir();
-    std::fs::create_dir_all(&log_dir).map_err(|e| fail(e.into()))?;
+    std::fs::create_dir_all(&log_dir).map_err(|e| kb_core::Error::io(&log_dir, e))?;
     let log = log_dir.join("toolchain.log");
-    eprintln!("provisioning torch {torch} (log: {})", log.display());
-    let env = torch_env(&torch, &log).map_err(fail)?;
-    let cuda = match &a.cuda {
+    progress.note(&format!("provisioning torch {torch} (log: {})", log.display()));
+    let env = torch_env(&torch, &log)?;
+    let cuda = match &options.cuda {
         Some(c) => {
-            let v: Version = c
-                .parse()
-                .map_err(|e: String| Failure::new(1, format!("error: --cuda: {e}")))?;
-            eprintln!("provisioning CUDA {v}");
-            Some(cuda_toolkit(&v, &env.python, &log).map_err(fail)?)
+            let v: Version = c.parse().map_err(|e: String| anyhow!("--cuda: {e}"))?;
+            progress.note(&format!("provisioning CUDA {v}"));
+            Some(cuda_toolkit(&v, &env.python, &log)?)
         }
         None => None,
     };
-    if a.json {
-        println!("{}", serde_json::json!({ "torch": env, "cuda": cuda }));
-    } else {
-        println!("python {}", env.python.display());
-        println!("torch {}", env.torch_version);
-        if let Some(tk) = cuda {
-            println!("nvcc {}", tk.nvcc.display());
-        }
-    }
-    Ok(0)
+    Ok(ToolchainReport { torch: env, cuda })
 }
 
 #[cfg(test)]

@@ -7,12 +7,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use kb_core::config::Backend;
+use kb_core::plan::{Plan, Variant};
+use kb_core::{bail, Context, Result};
 use minijinja::{Environment, Value};
 use serde::Serialize;
-
-use crate::config::Backend;
-use crate::plan::{Plan, Variant};
 
 const CMAKELISTS: &str = include_str!("templates/CMakeLists.txt.j2");
 const KB_CMAKE: &str = include_str!("templates/kernel-builder.cmake");
@@ -94,7 +93,7 @@ fn backend_define(b: Backend) -> &'static str {
 }
 
 /// Torch's encoding of a target version: major << 56 | minor << 48.
-fn stable_abi_hex(v: &crate::config::Version) -> String {
+fn stable_abi_hex(v: &kb_core::config::Version) -> String {
     let major = v.0.first().copied().unwrap_or(0);
     let minor = v.0.get(1).copied().unwrap_or(0);
     format!("0x{:016X}", (major << 56) | (minor << 48))
@@ -129,7 +128,7 @@ pub fn generate(
     root: Option<&Path>,
     ops_name: &str,
 ) -> Result<Generated> {
-    if crate::ops_id::check_unique_id(ops_name.trim_start_matches('_')).is_err() {
+    if kb_core::ops_id::check_unique_id(ops_name.trim_start_matches('_')).is_err() {
         bail!("invalid ops name `{ops_name}`");
     }
     if variant.framework == "tvm-ffi" {
@@ -255,7 +254,7 @@ pub fn write(generated: &Generated, target: &Path, force: bool) -> Result<Vec<Pa
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
-        crate::commands::write_atomic(&path, content.as_bytes())
+        kb_core::fsutil::write_atomic(&path, content.as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
         written.push(path);
     }

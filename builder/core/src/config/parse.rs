@@ -101,6 +101,17 @@ fn io_error(path: &Path, message: String, help: &str) -> ConfigErrors {
 /// Load and validate the `build.toml` of a kernel directory, checking the file system.
 pub fn load(dir: Option<&Path>) -> Result<Loaded, ConfigErrors> {
     let path = build_toml_path(dir);
+    // Never open a FIFO, socket or device: reading one would block forever.
+    if let Some(kind) = std::fs::metadata(&path)
+        .ok()
+        .and_then(|m| crate::fsutil::special_kind(&m))
+    {
+        return Err(io_error(
+            &path,
+            format!("is {kind}, not a file"),
+            "build.toml must be a regular file",
+        ));
+    }
     let source =
         match std::fs::read(&path) {
             Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
