@@ -4,23 +4,20 @@
 //! filled from `build.toml` (repo id, version, license, upstream/source,
 //! backends) and from the kernel's Python package: the names in `__all__`
 //! and, when the package exports a `layers` module, the layer classes. The
-//! Python sources are read with a small tokenizer ([`python`]), not with
-//! pattern matching, so comments, strings, continuations and nested brackets
-//! are handled. The filled card is uploaded as the Hub repository's README.
-
-pub mod python;
+//! Python sources are read with a Python parser (`kb_core::python`), not
+//! with pattern matching. The filled card is uploaded as the Hub
+//! repository's README.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use kb_core::config::{self, Framework};
+use kb_core::python::{module_surface, Module};
+use kb_core::{bail, Context, Report, Result};
 use serde::Serialize;
 
-use crate::config::{self, Framework};
-use python::{parse_module, Module};
-
 /// The card template `init` writes, used when a kernel has no `CARD.md`.
-pub const DEFAULT_TEMPLATE: &str = include_str!("../../templates/init/CARD.md");
+pub const DEFAULT_TEMPLATE: &str = include_str!("../../../templates/init/CARD.md");
 
 /// Everything a card template can use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -72,8 +69,8 @@ fn display(path: &Path, root: &Path) -> String {
 fn read_module(path: &Path, root: &Path) -> Result<Module> {
     let src = std::fs::read_to_string(path)
         .with_context(|| format!("{}: cannot read", path.display()))?;
-    parse_module(&src).map_err(|e| {
-        anyhow::anyhow!(
+    module_surface(&src).map_err(|e| {
+        kb_core::err!(
             "{}:{e}\n  help: fix the Python syntax (`python -m py_compile {}` shows the problem too)",
             display(path, root),
             path.display()
@@ -317,7 +314,7 @@ pub fn render_template(template: &str, template_name: &str, ctx: &CardContext) -
             .render(minijinja::value::Serde(ctx))
     };
     let mut text = render().map_err(|e| {
-        anyhow::anyhow!(
+        kb_core::err!(
             "{template_name}: {e:#}\n  help: the card template can use {}",
             "name, repo_id, version, license, license_hub, upstream, source, backends, functions, layers, has_benchmark, benchmarks"
         )
@@ -348,14 +345,34 @@ pub fn render_card(kernel_dir: &Path) -> Result<RenderedCard> {
     Ok(RenderedCard { text, warnings })
 }
 
-/// Fill the kernel card of `kernel_dir` and write it to `output` (default:
-/// `<kernel_dir>/build/CARD.md`). Warnings go to standard error. Returns the
-/// path written.
-pub fn fill_card(kernel_dir: &Path, output: Option<&Path>) -> Result<PathBuf> {
-    let card = render_card(kernel_dir)?;
-    for w in &card.warnings {
-        eprintln!("warning: {w}");
+/// What `fill-card` wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct CardReport {
+    pub path: PathBuf,
+    /// Problems found while reading the kernel (the card is still written).
+    pub warnings: Vec<String>,
+}
+
+impl Report for CardReport {
+    fn text(&self) -> String {
+        String::new()
     }
+
+    fn notes(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .warnings
+            .iter()
+            .map(|w| format!("warning: {w}"))
+            .collect();
+        out.push(format!("wrote {}", self.path.display()));
+        out
+    }
+}
+
+/// Fill the kernel card of `kernel_dir` and write it to `output` (default:
+/// `<kernel_dir>/build/CARD.md`).
+pub fn fill_card(kernel_dir: &Path, output: Option<&Path>) -> Result<CardReport> {
+    let card = render_card(kernel_dir)?;
     let out = match output {
         Some(p) => p.to_path_buf(),
         None => kernel_dir.join("build").join("CARD.md"),
@@ -364,117 +381,10 @@ pub fn fill_card(kernel_dir: &Path, output: Option<&Path>) -> Result<PathBuf> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("{}: cannot create directory", parent.display()))?;
     }
-    crate::commands::write_atomic(&out, card.text.as_bytes())
+    kb_core::fsutil::write_atomic(&out, card.text.as_bytes())
         .with_context(|| format!("{}: cannot write", out.display()))?;
-    Ok(out)
-}
-
-/// `kernel-builder fill-card [DIR] [OUTPUT]`.
-pub fn run(args: &crate::cli::FillCardArgs) -> Result<()> {
-    let dir = args
-        .kernel_dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("."));
-    let out = fill_card(&dir, args.output.as_deref())?;
-    eprintln!("wrote {}", out.display());
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn write(root: &Path, rel: &str, text: &str) {
-        let p = root.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
-
-    #[test]
-    fn surface_without_layers() {
-        let d = tempfile::tempdir().unwrap();
-        write(
-            d.path(),
-            "pkg/__init__.py",
-            "from ._ops import ops\n__all__ = ['relu', 'gelu']\n",
-        );
-        let s = package_surface(&d.path().join("pkg"), d.path()).unwrap();
-        assert_eq!(s.functions, vec!["relu", "gelu"]);
-        assert!(s.layers.is_empty());
-        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
-    }
-
-    #[test]
-    fn surface_with_layers_package_and_reexports() {
-        let d = tempfile::tempdir().unwrap();
-        write(
-            d.path(),
-            "pkg/__init__.py",
-            "from . import layers\nfrom .ops import relu\n__all__ = ['relu', 'layers']\n",
-        );
-        write(
-            d.path(),
-            "pkg/layers/__init__.py",
-            "from .norm import RMSNorm as FastRMSNorm, helper\nfrom .act import *\n\nclass SiluAndMul(nn.Module):\n    pass\n",
-        );
-        write(
-            d.path(),
-            "pkg/layers/norm.py",
-            "class RMSNorm:\n    pass\ndef helper(): pass\n",
-        );
-        write(
-            d.path(),
-            "pkg/layers/act.py",
-            "class Gelu: pass\nclass _Hidden: pass\n",
-        );
-        let s = package_surface(&d.path().join("pkg"), d.path()).unwrap();
-        assert_eq!(s.functions, vec!["relu"]);
-        assert_eq!(s.layers, vec!["SiluAndMul", "FastRMSNorm", "Gelu"]);
-    }
-
-    #[test]
-    fn layers_not_exported_warns() {
-        let d = tempfile::tempdir().unwrap();
-        write(
-            d.path(),
-            "pkg/__init__.py",
-            "from . import layers\n__all__ = ['f']\n",
-        );
-        write(d.path(), "pkg/layers.py", "class L: pass\n");
-        let s = package_surface(&d.path().join("pkg"), d.path()).unwrap();
-        assert!(s.layers.is_empty());
-        assert!(
-            s.warnings[0].contains("does not list it"),
-            "{:?}",
-            s.warnings
-        );
-    }
-
-    #[test]
-    fn no_all_falls_back_to_public_functions() {
-        let d = tempfile::tempdir().unwrap();
-        write(
-            d.path(),
-            "pkg/__init__.py",
-            "from .ops import fused_add, _internal\ndef relu(x): ...\ndef _helper(): ...\n",
-        );
-        let s = package_surface(&d.path().join("pkg"), d.path()).unwrap();
-        assert_eq!(s.functions, vec!["relu", "fused_add"]);
-        assert!(s.warnings[0].contains("no `__all__`"));
-    }
-
-    #[test]
-    fn syntax_error_names_file_and_position() {
-        let d = tempfile::tempdir().unwrap();
-        write(d.path(), "pkg/__init__.py", "__all__ = ['a',\n");
-        let e = package_surface(&d.path().join("pkg"), d.path()).unwrap_err();
-        let msg = format!("{e:#}");
-        assert!(msg.contains("pkg/__init__.py:1:11"), "{msg}");
-    }
-
-    #[test]
-    fn hub_licenses() {
-        assert_eq!(hub_license("Apache-2.0"), "apache-2.0");
-        assert_eq!(hub_license("MIT OR Apache-2.0"), "other");
-    }
+    Ok(CardReport {
+        path: out,
+        warnings: card.warnings,
+    })
 }

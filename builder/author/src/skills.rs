@@ -9,9 +9,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use kb_core::{bail, Report, Result};
+use serde::Serialize;
 
-use crate::cli::{Skill, SkillsAddArgs};
+
 use crate::init::fileset;
 
 /// One embedded file of a skill, relative to the skill directory.
@@ -25,7 +26,7 @@ macro_rules! skill_file {
     ($rel:literal, $source:literal) => {
         SkillFile {
             rel: $rel,
-            text: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../skills/", $source)),
+            text: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../skills/", $source)),
         }
     };
 }
@@ -104,7 +105,7 @@ fn home(env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf> {
         .or_else(|| env("USERPROFILE"))
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)
-        .ok_or_else(|| anyhow::anyhow!("cannot find your home directory (HOME is not set); install with --dest DIR instead of --global"))
+        .ok_or_else(|| kb_core::err!("cannot find your home directory (HOME is not set); install with --dest DIR instead of --global"))
 }
 
 /// The skills directory of a target: project-level under `cwd`, or the
@@ -134,8 +135,31 @@ pub fn skills_dir(
     })
 }
 
+/// A skill for AI coding assistants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skill {
+    CudaKernels,
+    RocmKernels,
+    XpuKernels,
+    CpuKernels,
+}
+
+/// What `skills add` installs where.
+#[derive(Debug, Clone)]
+pub struct SkillsAddOptions {
+    pub skill: Skill,
+    pub claude: bool,
+    pub codex: bool,
+    pub opencode: bool,
+    /// User-level directories instead of the current project's.
+    pub global: bool,
+    /// A custom skills directory.
+    pub dest: Option<PathBuf>,
+    pub force: bool,
+}
+
 /// The targets chosen by the flags (at least one is required).
-pub fn targets(args: &SkillsAddArgs) -> Result<Vec<Target>> {
+pub fn targets(args: &SkillsAddOptions) -> Result<Vec<Target>> {
     let mut t = Vec::new();
     if args.claude {
         t.push(Target::Claude);
@@ -212,11 +236,44 @@ pub fn install(
     Ok(out)
 }
 
+/// What `skills add` did, one line per target.
+#[derive(Debug, Clone, Serialize)]
+pub struct SkillsReport {
+    pub skill: &'static str,
+    pub installed: Vec<InstalledLine>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InstalledLine {
+    /// `installed`, `updated` or `already up to date`.
+    pub state: &'static str,
+    pub target: String,
+    pub dir: PathBuf,
+}
+
+impl Report for SkillsReport {
+    fn text(&self) -> String {
+        self.installed
+            .iter()
+            .map(|i| {
+                format!(
+                    "{}: `{}` for {} in {}\n",
+                    i.state,
+                    self.skill,
+                    i.target,
+                    i.dir.display()
+                )
+            })
+            .collect()
+    }
+}
+
 /// `kernel-builder skills add`.
-pub fn run_add(args: &SkillsAddArgs) -> Result<()> {
+pub fn run_add(args: &SkillsAddOptions) -> Result<SkillsReport> {
     let cwd = std::env::current_dir()?;
     let targets = targets(args)?;
     let env = |k: &str| std::env::var(k).ok();
+    let mut installed = Vec::new();
     for i in install(args.skill, &targets, args.global, args.force, &cwd, &env)? {
         let state = if i.summary.created.is_empty() && i.summary.overwritten.is_empty() {
             "already up to date"
@@ -225,14 +282,16 @@ pub fn run_add(args: &SkillsAddArgs) -> Result<()> {
         } else {
             "updated"
         };
-        println!(
-            "{state}: `{}` for {} in {}",
-            name(args.skill),
-            i.target.label(),
-            i.dir.display()
-        );
+        installed.push(InstalledLine {
+            state,
+            target: i.target.label(),
+            dir: i.dir,
+        });
     }
-    Ok(())
+    Ok(SkillsReport {
+        skill: name(args.skill),
+        installed,
+    })
 }
 
 #[cfg(test)]
@@ -240,17 +299,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_match_the_cli_values() {
-        use clap::ValueEnum;
-        for s in ALL {
-            assert_eq!(s.to_possible_value().unwrap().get_name(), name(s));
-        }
-        assert_eq!(Skill::value_variants().len(), ALL.len());
-    }
-
-    #[test]
     fn every_skill_file_is_embedded_and_named() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../skills");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../skills");
         let mut on_disk = Vec::new();
         for e in std::fs::read_dir(&root).unwrap() {
             let dir = e.unwrap().path();

@@ -1,4 +1,5 @@
-//! Command-line definitions (clap derive). `docs/cli.md` is generated from these.
+//! Command-line definitions (clap derive), the only place that knows clap.
+//! `docs/cli.md` is generated from these.
 
 use std::path::PathBuf;
 
@@ -13,6 +14,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Print the result as JSON on standard output
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print no progress (warnings and errors still go to standard error)
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,22 +69,17 @@ pub enum Command {
     /// Write or verify the file digests in each variant's metadata.json
     Hash(HashArgs),
     /// Load each variant with the real `kernels` loader (the get_kernel check)
-    Verify(crate::checks::verify::VerifyArgs),
+    Verify(VerifyArgs),
     /// Provision the local toolchain (torch environment, CUDA toolkit) and print its paths
     Toolchain(ToolchainArgs),
-    /// Maintainer: generate package-set metadata for the Nix layer (`pkgs/`)
-    Pkgmeta {
-        #[command(subcommand)]
-        command: crate::pkgmeta::PkgmetaCommand,
-    },
     /// Check this machine for building kernels (Nix, sandbox, caches, disk, toolchains)
-    Doctor(crate::doctor::DoctorArgs),
+    Doctor(DoctorArgs),
     /// Print the CI job matrix: one job per variant, with runner hints
-    CiMatrix(crate::ci_matrix::CiMatrixArgs),
+    CiMatrix(CiMatrixArgs),
     /// Nix builder steps (used inside the variant derivations)
     Nix {
         #[command(subcommand)]
-        command: crate::backends::nix::NixCommand,
+        command: NixCommand,
     },
 }
 
@@ -149,12 +151,6 @@ pub struct HubArgs {
     /// Upload development builds or builds with ABI findings
     #[arg(long)]
     pub allow_noncompliant: bool,
-    /// Machine-readable summary
-    #[arg(long)]
-    pub json: bool,
-    /// Suppress progress output
-    #[arg(short, long)]
-    pub quiet: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -206,17 +202,11 @@ pub struct CheckAbiArgs {
     /// Torch stable ABI version
     #[arg(long, value_name = "VERSION")]
     pub torch_stable_abi: Option<String>,
-    /// Machine-readable output
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct CheckBuildsArgs {
     pub kernel_dir: Option<PathBuf>,
-    /// Machine-readable output
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -264,20 +254,14 @@ pub struct ListVariantsArgs {
     /// List variants for all systems (the default)
     #[arg(long)]
     pub all_systems: bool,
-    /// Machine-readable output
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     pub kernel_dir: Option<PathBuf>,
-    /// Only plan for this system (default: all systems)
+    /// Only plan for this system (default: all systems; with --json the format the Nix layer and CMake consume)
     #[arg(long)]
     pub system: Option<String>,
-    /// Print the plan as JSON (the format the Nix layer and CMake consume)
-    #[arg(long)]
-    pub json: bool,
     /// Write the all-systems plan to `kernel-plan.json` next to `build.toml` (read by the flake)
     #[arg(long, conflicts_with_all = ["system", "json"])]
     pub write: bool,
@@ -360,9 +344,6 @@ pub struct HashArgs {
     /// Verify the recorded digests instead of writing them
     #[arg(long)]
     pub check: bool,
-    /// Machine-readable output
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -373,7 +354,71 @@ pub struct ToolchainArgs {
     /// Also provision this CUDA toolkit (`13.2`)
     #[arg(long)]
     pub cuda: Option<String>,
-    /// Machine-readable output
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A kernel project, its `build/` directory, or one variant
+    pub kernel_dir: Option<PathBuf>,
+    /// Python interpreter with `kernels` and `torch` installed (default: the
+    /// first of `python3`, `$VIRTUAL_ENV/bin/python`, `$KB_PYTHON`,
+    /// `$KB_VENV/bin/python` that has them)
     #[arg(long)]
-    pub json: bool,
+    pub python: Option<PathBuf>,
+    /// A second build of the same kernel (different ops id) to load together
+    /// with the first; default: a copy with a synthesized ops id
+    #[arg(long, value_name = "DIR")]
+    pub other: Option<PathBuf>,
+    /// Skip the two-builds-in-one-process check
+    #[arg(long)]
+    pub no_unique: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Kernel directory whose disk is checked (defaults to the current directory)
+    pub kernel_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CiMatrixArgs {
+    /// Directory of the kernel project (defaults to current directory)
+    pub kernel_dir: Option<PathBuf>,
+    /// Only jobs for this system
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Only variants of the compliance set (`required` in the matrix)
+    #[arg(long)]
+    pub required_only: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NixCommand {
+    /// Assemble a built variant into `<OUT>/<variant>` (a step of the Nix variant derivation)
+    InstallVariant(InstallVariantArgs),
+    /// Print the plan file the flake reads (`kernel-plan.json`) to standard output
+    PlanFile(PlanFileArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InstallVariantArgs {
+    /// Kernel directory (with build.toml; defaults to the current directory)
+    pub kernel_dir: Option<PathBuf>,
+    /// The variant to assemble
+    #[arg(long)]
+    pub variant: String,
+    /// Unique part of the ops name (the flake passes the short commit)
+    #[arg(long)]
+    pub unique_id: String,
+    /// CMake build directory holding `<ops_name>.abi3.so` (native variants)
+    #[arg(long)]
+    pub build_dir: Option<PathBuf>,
+    /// Output prefix; the variant goes to `<OUT>/<variant>`
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanFileArgs {
+    pub kernel_dir: Option<PathBuf>,
 }

@@ -1,18 +1,16 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use kernel_builder::cli::Cli;
-use kernel_builder::commands::{self, Failure};
+use kernel_builder::{cli, commands, output};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match commands::run(cli) {
-        Ok(code) => ExitCode::from(code),
-        Err(Failure { code, message }) => {
-            if !message.is_empty() {
-                eprintln!("{message}");
-            }
-            ExitCode::from(code)
-        }
+    let cli = cli::Cli::parse();
+    let printer = output::Printer {
+        json: cli.json,
+        quiet: cli.quiet,
+    };
+    match commands::run(cli.command, printer) {
+        Ok(status) => output::exit(status),
+        Err(e) => output::fail(&e),
     }
 }

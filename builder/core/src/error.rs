@@ -108,14 +108,17 @@ impl<T> Context<T> for Option<T> {
 #[macro_export]
 macro_rules! bail {
     ($($arg:tt)*) => {
-        return ::std::result::Result::Err($crate::Error::Message(format!($($arg)*)))
+        return ::std::result::Result::Err($crate::err!($($arg)*))
     };
 }
 
 /// An [`Error::Message`] built like `format!`.
 #[macro_export]
 macro_rules! err {
-    ($($arg:tt)*) => {
-        $crate::Error::Message(format!($($arg)*))
+    ($fmt:literal $($arg:tt)*) => {
+        $crate::Error::Message(format!($fmt $($arg)*))
+    };
+    ($message:expr) => {
+        $crate::Error::Message(::std::string::ToString::to_string(&$message))
     };
 }

@@ -14,14 +14,14 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{anyhow, bail, Result};
+use kb_core::{bail, err as anyhow, Result};
 use base64::Engine;
 use serde_json::{json, Value};
 
 use super::http::{describe_url, encode_segment, next_link, origin, Body, Http, Profile, Request};
 use super::local::LocalFile;
 use super::sync::RemoteFile;
-use crate::cli::RepoType;
+use crate::RepoType;
 
 pub fn plural(t: RepoType) -> &'static str {
     match t {
@@ -45,8 +45,8 @@ pub fn url_prefix(t: RepoType) -> &'static str {
     }
 }
 
-pub struct Hub {
-    pub http: Http,
+pub struct Hub<'p> {
+    pub http: Http<'p>,
     pub endpoint: String,
     pub repo_type: RepoType,
     pub repo: String,
@@ -101,7 +101,7 @@ fn header_pairs(v: Option<&Value>) -> Vec<(String, String)> {
     out
 }
 
-impl Hub {
+impl Hub<'_> {
     fn api(&self) -> String {
         format!(
             "{}/api/{}/{}",
@@ -529,7 +529,7 @@ impl Hub {
         parent: Option<&str>,
         lines: &[Value],
         create_pr: bool,
-    ) -> Result<(CommitResult, crate::hub::http::Response)> {
+    ) -> Result<(CommitResult, crate::http::Response)> {
         let mut header = json!({"summary": summary, "description": description});
         if let Some(p) = parent {
             header["parentCommit"] = json!(p);

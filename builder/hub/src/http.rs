@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Result};
+use kb_core::{bail, err as anyhow, Result};
 
 use super::token::{redact, Secret};
 use super::Progress;
@@ -243,17 +243,17 @@ pub fn describe_url(url: &str) -> String {
     origin(url).unwrap_or_else(|| "(invalid URL)".into())
 }
 
-pub struct Http {
+pub struct Http<'p> {
     api: ureq::Agent,
     commit: ureq::Agent,
     transfer: ureq::Agent,
     origin: String,
     token: Option<Secret>,
     pub tuning: Tuning,
-    progress: Progress,
+    progress: Progress<'p>,
 }
 
-impl std::fmt::Debug for Http {
+impl std::fmt::Debug for Http<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Http")
             .field("origin", &self.origin)
@@ -264,13 +264,13 @@ impl std::fmt::Debug for Http {
 
 const BODY_LIMIT: u64 = 512 << 20;
 
-impl Http {
+impl<'p> Http<'p> {
     pub fn new(
         endpoint: &str,
         token: Option<Secret>,
         tuning: Tuning,
-        progress: Progress,
-    ) -> Result<Http> {
+        progress: Progress<'p>,
+    ) -> Result<Http<'p>> {
         let origin = origin(endpoint).ok_or_else(|| {
             anyhow!("HF_ENDPOINT={endpoint:?} is not a URL; use e.g. https://huggingface.co")
         })?;
@@ -566,7 +566,7 @@ mod tests {
 
     #[test]
     fn plain_http_to_remote_hosts_is_refused() {
-        let p = Progress { quiet: true };
+        let p = Progress::silent();
         let e = Http::new("http://example.com", None, Tuning::default(), p).unwrap_err();
         assert!(e.to_string().contains("unencrypted"), "{e}");
         Http::new("http://127.0.0.1:9", None, Tuning::default(), p).unwrap();

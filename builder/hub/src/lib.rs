@@ -18,14 +18,12 @@ pub mod sync;
 pub mod token;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{anyhow, bail, Result};
+use kb_core::{bail, err as anyhow, KernelProject, Report, Result};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::cli::{HubArgs, UploadArgs};
-use crate::commands::{CmdResult, Failure};
 use api::{CommitResult, Hub, LfsAction};
 use http::{Http, Tuning};
 use local::{LocalBuild, LocalFile};
@@ -34,18 +32,58 @@ use token::{Secret, TokenSource};
 
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 
-/// Progress lines on standard error, silenced by `-q`.
-#[derive(Debug, Clone, Copy)]
-pub struct Progress {
-    pub quiet: bool,
+/// Where progress lines go (the CLI's reporter; nowhere in tests).
+#[derive(Clone, Copy)]
+pub struct Progress<'p> {
+    sink: Option<&'p dyn kb_core::progress::Progress>,
 }
 
-impl Progress {
+impl std::fmt::Debug for Progress<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress")
+    }
+}
+
+impl<'p> Progress<'p> {
+    pub fn new(sink: &'p dyn kb_core::progress::Progress) -> Self {
+        Progress { sink: Some(sink) }
+    }
+
+    pub fn silent() -> Self {
+        Progress { sink: None }
+    }
+
     pub fn line(&self, s: &str) {
-        if !self.quiet {
-            eprintln!("{s}");
+        if let Some(p) = self.sink {
+            if let Some(w) = s.strip_prefix("warning: ") {
+                p.warn(&format!("warning: {w}"));
+            } else {
+                p.note(s);
+            }
         }
     }
+}
+
+/// Repository type on the Hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RepoType {
+    Model,
+    #[default]
+    Kernel,
+}
+
+/// Where and how to publish (the `upload` flags).
+#[derive(Debug, Clone, Default)]
+pub struct UploadOptions {
+    /// Repository ID (`user/my-kernel`); default: `[general.hub] repo-id`.
+    pub repo_id: Option<String>,
+    /// Branch; default: `[general.hub] branch`, else `v{version}`.
+    pub branch: Option<String>,
+    pub private: bool,
+    pub repo_type: RepoType,
+    pub create_pr: bool,
+    pub allow_dirty: bool,
+    pub allow_noncompliant: bool,
 }
 
 /// Where to publish and with which credentials (from the environment in production).
@@ -121,50 +159,42 @@ pub struct UploadSummary {
 
 /// Upload the builds found in `kernel_dir` (its `result/`, `build/`, or itself) as configured by
 /// `args`, reading `HF_ENDPOINT`, the token and the `KERNEL_BUILDER_HUB_*` tunables from the
-/// environment. Prints progress on standard error unless `args.quiet`; prints nothing on
-/// standard output (see [`print_summary`]).
-pub fn upload(args: &HubArgs, kernel_dir: &Path) -> Result<UploadSummary, Failure> {
-    let env = HubEnv::from_env().map_err(|e| Failure::new(1, format!("error: {e:#}")))?;
-    upload_with(args, kernel_dir, &env)
+/// environment. Progress goes to `progress`; the token never appears in an error.
+pub fn upload(
+    args: &UploadOptions,
+    kernel_dir: &Path,
+    progress: &dyn kb_core::progress::Progress,
+) -> Result<UploadSummary> {
+    let env = HubEnv::from_env()?;
+    upload_with(args, kernel_dir, &env, progress)
 }
 
 /// [`upload`] with an explicit environment.
 pub fn upload_with(
-    args: &HubArgs,
+    args: &UploadOptions,
     kernel_dir: &Path,
     env: &HubEnv,
-) -> Result<UploadSummary, Failure> {
+    progress: &dyn kb_core::progress::Progress,
+) -> Result<UploadSummary> {
     let tok = env.token.as_ref().map(|t| &t.0);
-    run(args, kernel_dir, env)
-        .map_err(|e| Failure::new(1, token::redact(&format!("error: {e:#}"), tok)))
+    run(args, kernel_dir, env, Progress::new(progress))
+        .map_err(|e| kb_core::Error::Message(token::redact(&e.to_string(), tok)))
 }
 
-/// The `upload` subcommand.
-pub fn upload_command(a: UploadArgs) -> CmdResult {
-    let dir = a.kernel_dir.clone().unwrap_or_else(|| PathBuf::from("."));
-    let summary = upload(&a.hub, &dir)?;
-    print_summary(&summary, &a.hub);
-    Ok(0)
-}
-
-/// Print the result: the JSON summary with `--json`, otherwise one line with the URL.
-pub fn print_summary(s: &UploadSummary, args: &HubArgs) {
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(s).expect("summary serializes")
-        );
-        return;
-    }
-    let tree = format!("{}/tree/{}", s.url, s.branch);
-    if !s.pull_requests.is_empty() {
-        for pr in &s.pull_requests {
-            println!("Pull request: {pr}");
+/// The text: one line with the URL (or the pull requests).
+impl Report for UploadSummary {
+    fn text(&self) -> String {
+        let tree = format!("{}/tree/{}", self.url, self.branch);
+        if !self.pull_requests.is_empty() {
+            self.pull_requests
+                .iter()
+                .map(|pr| format!("Pull request: {pr}\n"))
+                .collect()
+        } else if self.commits.is_empty() {
+            format!("Already up to date: {tree}\n")
+        } else {
+            format!("Kernel uploaded: {tree}\n")
         }
-    } else if s.commits.is_empty() {
-        println!("Already up to date: {tree}");
-    } else {
-        println!("Kernel uploaded: {tree}");
     }
 }
 
@@ -218,28 +248,37 @@ struct HubConfig {
     version: Option<u64>,
 }
 
-fn read_config(kernel_dir: &Path, needed: bool) -> Result<Option<HubConfig>> {
+fn read_config(kernel_dir: &Path, needed: bool, progress: Progress) -> Result<Option<HubConfig>> {
     let path = kernel_dir.join("build.toml");
     if !path.is_file() {
         return Ok(None);
     }
-    match crate::commands::load_config(Some(kernel_dir)) {
-        Ok(l) => Ok(Some(HubConfig {
-            repo_id: l.config.general.hub.repo_id.clone(),
-            branch: l.config.general.hub.branch.clone(),
-            version: Some(l.config.general.version),
-        })),
+    match KernelProject::load(Some(kernel_dir)) {
+        Ok(p) => {
+            for w in &p.warnings {
+                progress.line(&w.to_string());
+            }
+            Ok(Some(HubConfig {
+                repo_id: p.config.general.hub.repo_id.clone(),
+                branch: p.config.general.hub.branch.clone(),
+                version: Some(p.config.general.version),
+            }))
+        }
         Err(f) if needed => bail!(
             "{}: cannot read `[general.hub]`:\n{}\n(fix build.toml, or pass --repo-id and --branch)",
             path.display(),
-            f.message.trim_start_matches("error: ")
+            f.to_string().trim_start_matches("error: ")
         ),
         Err(_) => Ok(None),
     }
 }
 
-fn run(args: &HubArgs, kernel_dir: &Path, env: &HubEnv) -> Result<UploadSummary> {
-    let progress = Progress { quiet: args.quiet };
+fn run(
+    args: &UploadOptions,
+    kernel_dir: &Path,
+    env: &HubEnv,
+    progress: Progress,
+) -> Result<UploadSummary> {
     let build = local::discover(kernel_dir)?;
     let names: Vec<String> = build.variants.iter().map(|v| v.name.clone()).collect();
     progress.line(&format!(
@@ -256,7 +295,11 @@ fn run(args: &HubArgs, kernel_dir: &Path, env: &HubEnv) -> Result<UploadSummary>
 
     // Version, repository and branch.
     let version = agreed_version(&build)?;
-    let cfg = read_config(kernel_dir, args.repo_id.is_none() || args.branch.is_none())?;
+    let cfg = read_config(
+        kernel_dir,
+        args.repo_id.is_none() || args.branch.is_none(),
+        progress,
+    )?;
     let repo_id = match (&args.repo_id, cfg.as_ref().and_then(|c| c.repo_id.clone())) {
         (Some(r), _) => r.clone(),
         (None, Some(r)) => r,
@@ -266,7 +309,7 @@ fn run(args: &HubArgs, kernel_dir: &Path, env: &HubEnv) -> Result<UploadSummary>
             kernel_dir.join("build.toml").display()
         ),
     };
-    crate::config::model::check_repo_id(&repo_id).map_err(|e| anyhow!("--repo-id: {e}"))?;
+    kb_core::config::model::check_repo_id(&repo_id).map_err(|e| anyhow!("--repo-id: {e}"))?;
     let explicit_branch = args
         .branch
         .clone()
@@ -324,12 +367,12 @@ fn run(args: &HubArgs, kernel_dir: &Path, env: &HubEnv) -> Result<UploadSummary>
     // Hash everything once.
     let mut files = Vec::new();
     for v in &build.variants {
-        for (rel, path) in local::walk(&v.dir)? {
+        for (rel, path) in local::walk(&v.dir, kb_core::walk::Rule::Variant)? {
             files.push(LocalFile::hash(format!("build/{}/{rel}", v.name), &path)?);
         }
     }
     if let Some(b) = &build.benchmarks {
-        for (rel, path) in local::walk(b)? {
+        for (rel, path) in local::walk(b, kb_core::walk::Rule::Publish)? {
             files.push(LocalFile::hash(format!("benchmarks/{rel}"), &path)?);
         }
     }
@@ -424,7 +467,7 @@ fn run(args: &HubArgs, kernel_dir: &Path, env: &HubEnv) -> Result<UploadSummary>
     }
     let mut tally = Tally::default();
     let remote = publish(
-        &hub, &progress, &branch, head, &files, &owned, true, args, limits, &build, &mut tally,
+        &hub, progress, &branch, head, &files, &owned, true, args, limits, &build, &mut tally,
     )?;
 
     let uploaded: BTreeSet<&str> = build.variants.iter().map(|v| v.name.as_str()).collect();
@@ -451,7 +494,7 @@ fn run(args: &HubArgs, kernel_dir: &Path, env: &HubEnv) -> Result<UploadSummary>
         let main_head = branches.get("main").cloned();
         publish(
             &hub,
-            &progress,
+            progress,
             "main",
             main_head,
             &[card],
@@ -496,7 +539,7 @@ fn run(args: &HubArgs, kernel_dir: &Path, env: &HubEnv) -> Result<UploadSummary>
 }
 
 /// Refuse dirty and non-compliant builds unless allowed.
-fn check_policy(build: &LocalBuild, args: &HubArgs) -> Result<()> {
+fn check_policy(build: &LocalBuild, args: &UploadOptions) -> Result<()> {
     let mut problems = Vec::new();
     if !args.allow_dirty {
         let dirty: Vec<String> = build
@@ -582,13 +625,13 @@ struct Tally {
 #[allow(clippy::too_many_arguments)]
 fn publish(
     hub: &Hub,
-    progress: &Progress,
+    progress: Progress,
     rev: &str,
     head: Option<String>,
     files: &[LocalFile],
     owned: &[String],
     recursive: bool,
-    args: &HubArgs,
+    args: &UploadOptions,
     limits: BatchLimits,
     build: &LocalBuild,
     tally: &mut Tally,
@@ -761,7 +804,7 @@ fn units_of(batch: &[Op], files: &[LocalFile]) -> Vec<String> {
 #[allow(clippy::too_many_arguments)]
 fn commit_batch(
     hub: &Hub,
-    progress: &Progress,
+    progress: Progress,
     branch: &str,
     target: &str,
     parent: Option<&str>,

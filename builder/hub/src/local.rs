@@ -5,8 +5,10 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
 use base64::Engine;
+use kb_core::metadata::Metadata;
+use kb_core::walk::{self, Rule};
+use kb_core::{bail, Context, Result};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
@@ -207,35 +209,17 @@ fn check_segment(name: &str, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Parse the fields of `metadata.json` that publishing cares about.
+/// Read the fields of `metadata.json` that publishing cares about.
 pub fn read_meta(path: &Path) -> Result<VariantMeta> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    let v: serde_json::Value = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "{}: not valid JSON; rebuild the variant to regenerate it",
-            path.display()
-        )
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let m = Metadata::read(dir).map_err(|e| {
+        kb_core::err!("{e}; rebuild the variant to regenerate it (or set `[general] version` in build.toml and rebuild)")
     })?;
-    let Some(obj) = v.as_object() else {
-        bail!(
-            "{}: expected a JSON object; rebuild the variant to regenerate it",
-            path.display()
-        );
+    let mut meta = VariantMeta {
+        version: m.version,
+        id: m.id.clone(),
+        ..VariantMeta::default()
     };
-    let mut meta = VariantMeta::default();
-    match obj.get("version") {
-        None | Some(serde_json::Value::Null) => {}
-        Some(x) => match x.as_u64() {
-            Some(n) => meta.version = Some(n),
-            None => bail!(
-                "{}: key `version` must be a non-negative integer, found {x}; \
-                 set `[general] version` in build.toml and rebuild",
-                path.display()
-            ),
-        },
-    }
-    meta.id = obj.get("id").and_then(|x| x.as_str()).map(str::to_string);
     if let Some(id) = &meta.id {
         if id.ends_with("_dirty") {
             meta.dirty.push(format!(
@@ -243,17 +227,20 @@ pub fn read_meta(path: &Path) -> Result<VariantMeta> {
             ));
         }
     }
-    let prov = obj.get("provenance");
-    let flag = |section: &str| {
-        prov.and_then(|p| p.get(section))
-            .and_then(|s| s.get("dirty"))
-            .and_then(|d| d.as_bool())
-    };
-    if flag("kernel") == Some(true) {
+    let prov = m.provenance.as_ref();
+    if prov
+        .and_then(|p| p.kernel.as_ref())
+        .and_then(|k| k.dirty)
+        == Some(true)
+    {
         meta.dirty
             .push("provenance.kernel.dirty is true (the kernel had uncommitted changes)".into());
     }
-    if flag("kernel-builder") == Some(true) {
+    if prov
+        .and_then(|p| p.kernel_builder.as_ref())
+        .and_then(|k| k.dirty)
+        == Some(true)
+    {
         meta.dirty.push(
             "provenance.kernel-builder.dirty is true (kernel-builder was built from uncommitted sources)"
                 .into(),
@@ -263,115 +250,53 @@ pub fn read_meta(path: &Path) -> Result<VariantMeta> {
         meta.notes.push("no provenance recorded".into());
     }
     meta.kernel_commit = prov
-        .and_then(|p| p.get("kernel"))
-        .and_then(|k| k.get("commit"))
-        .and_then(|c| c.as_str())
-        .map(str::to_string);
-    if let Some(bi) = obj.get("build-info") {
-        if bi.get("compliant").and_then(|c| c.as_bool()) == Some(false) {
+        .and_then(|p| p.kernel.as_ref())
+        .and_then(|k| k.commit.clone());
+    if let Some(bi) = &m.build_info {
+        if bi.compliant == Some(false) {
             meta.noncompliant
                 .push("build-info.compliant is false".into());
         }
-        if let Some(kind) = bi.get("kind").and_then(|k| k.as_str()) {
-            if kind == "development" {
-                meta.noncompliant.push(
-                    "build-info.kind is \"development\" (host toolchain, not a Nix build)".into(),
-                );
-            }
+        if bi.kind.as_deref() == Some("development") {
+            meta.noncompliant.push(
+                "build-info.kind is \"development\" (host toolchain, not a Nix build)".into(),
+            );
         }
-        if let Some(f) = bi.get("abi-findings").and_then(|f| f.as_array()) {
-            if !f.is_empty() {
-                meta.noncompliant.push(format!(
-                    "build-info.abi-findings lists {} finding(s)",
-                    f.len()
-                ));
-            }
+        if let Some(f) = bi.abi_findings.as_ref().filter(|f| !f.is_empty()) {
+            meta.noncompliant.push(format!(
+                "build-info.abi-findings lists {} finding(s)",
+                f.len()
+            ));
         }
     }
-    if let Some(d) = obj.get("digest") {
-        let algo = d.get("algorithm").and_then(|a| a.as_str()).unwrap_or("");
-        if algo == "sha256" {
-            let mut files = BTreeMap::new();
-            if let Some(map) = d.get("files").and_then(|f| f.as_object()) {
-                for (k, v) in map {
-                    let Some(s) = v.as_str() else {
-                        bail!(
-                            "{}: `digest.files.{k}` must be a string; run `kernel-builder hash` to rewrite the digests",
-                            path.display()
-                        );
-                    };
-                    files.insert(k.clone(), s.to_string());
-                }
-            }
-            meta.digest = Some(files);
+    if let Some(d) = &m.digest {
+        if d.algorithm == "sha256" {
+            meta.digest = Some(d.files.clone());
         } else {
             meta.notes.push(format!(
-                "digest algorithm `{algo}` is not sha256; file digests not verified"
+                "digest algorithm `{}` is not sha256; file digests not verified",
+                d.algorithm
             ));
         }
     }
     Ok(meta)
 }
 
-/// True for files that are never published: Python bytecode and editor/OS droppings.
-fn skipped(name: &str, is_dir: bool) -> bool {
-    if name.starts_with('.') {
-        return true;
-    }
-    if is_dir {
-        return name == "__pycache__";
-    }
-    name.ends_with(".pyc") || name.ends_with(".pyo")
-}
-
-/// All publishable files under `root`, as sorted `(relative path with '/', absolute path)`.
-/// Symbolic links are followed (Nix outputs are links into the store).
-pub fn walk(root: &Path) -> Result<Vec<(String, PathBuf)>> {
+/// All publishable files under `root` (the one walk: the loader's rule for
+/// variants, [`Rule::Publish`] for other trees), as sorted `(relative path
+/// with '/', path to read)`. A variant directory that is itself a link (a
+/// Nix output) is resolved first; nothing inside leads out of it.
+pub fn walk(root: &Path, rule: Rule) -> Result<Vec<(String, PathBuf)>> {
+    let root = root
+        .canonicalize()
+        .with_context(|| format!("{}: cannot resolve", root.display()))?;
     let mut out = Vec::new();
-    walk_into(root, "", &mut out, 0)?;
-    out.sort();
+    for f in walk::files(&root, rule)? {
+        let name = f.rel.rsplit('/').next().unwrap_or(&f.rel);
+        check_segment(name, &f.path)?;
+        out.push((f.rel, f.path));
+    }
     Ok(out)
-}
-
-fn walk_into(dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf)>, depth: u32) -> Result<()> {
-    if depth > 64 {
-        bail!(
-            "{}: directories nested more than 64 levels (a symbolic link loop?)",
-            dir.display()
-        );
-    }
-    let entries =
-        std::fs::read_dir(dir).with_context(|| format!("{}: cannot list", dir.display()))?;
-    for e in entries {
-        let e = e.with_context(|| format!("{}: cannot list", dir.display()))?;
-        let path = e.path();
-        let name = match e.file_name().into_string() {
-            Ok(n) => n,
-            Err(n) => bail!(
-                "{}: the file name {:?} is not UTF-8 and cannot be a path on the Hub; rename it",
-                dir.display(),
-                n
-            ),
-        };
-        let md = std::fs::metadata(&path).with_context(|| {
-            format!("{}: cannot stat (a broken symbolic link?)", path.display())
-        })?;
-        if skipped(&name, md.is_dir()) {
-            continue;
-        }
-        check_segment(&name, &path)?;
-        let rel = if prefix.is_empty() {
-            name.clone()
-        } else {
-            format!("{prefix}/{name}")
-        };
-        if md.is_dir() {
-            walk_into(&path, &rel, out, depth + 1)?;
-        } else if md.is_file() {
-            out.push((rel, path));
-        }
-    }
-    Ok(())
 }
 
 /// Compare a variant's files with the digests recorded in its metadata.
@@ -472,7 +397,7 @@ mod tests {
     }
 
     #[test]
-    fn walk_skips_bytecode_and_hidden() {
+    fn walk_of_published_trees_skips_bytecode_and_hidden() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         std::fs::create_dir_all(d.join("sub/__pycache__")).unwrap();
@@ -481,7 +406,18 @@ mod tests {
         std::fs::write(d.join(".DS_Store"), "").unwrap();
         std::fs::write(d.join("b.pyc"), "").unwrap();
         std::fs::write(d.join("c.so"), "").unwrap();
-        let rels: Vec<String> = walk(d).unwrap().into_iter().map(|(r, _)| r).collect();
+        let rels: Vec<String> = walk(d, Rule::Publish)
+            .unwrap()
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect();
         assert_eq!(rels, ["c.so", "sub/a.py"]);
+        // Variants are walked with the loader's rule: hidden files count.
+        let rels: Vec<String> = walk(d, Rule::Variant)
+            .unwrap()
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect();
+        assert_eq!(rels, [".DS_Store", "c.so", "sub/a.py"]);
     }
 }

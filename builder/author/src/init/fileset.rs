@@ -12,7 +12,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use kb_core::{bail, Context, Result};
 
 /// What is at a destination before writing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,7 +229,7 @@ pub fn write(dir: &Path, entries: &[Entry], overwrite: bool) -> Result<Summary> 
             for (p, prev) in done.iter().rev() {
                 match &prev.state {
                     State::Differs(old) => {
-                        let _ = crate::commands::write_atomic(p, old);
+                        let _ = kb_core::fsutil::write_atomic(p, old);
                     }
                     _ => {
                         let _ = fs::remove_file(p);

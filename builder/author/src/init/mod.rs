@@ -12,11 +12,9 @@ pub mod templates;
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context, Result};
+use kb_core::config::{check_kernel_name, check_license, check_repo_id, Backend};
+use kb_core::{bail, err as anyhow, Context, Report, Result};
 use serde::Serialize;
-
-use crate::cli::InitArgs;
-use crate::config::{check_kernel_name, check_license, check_repo_id, Backend};
 use templates::{When, SCAFFOLD_BACKENDS, TEMPLATES};
 
 /// The flake that kernel flakes take `genKernelFlakeOutputs` from.
@@ -174,19 +172,19 @@ pub fn render(
     // without a `kernel-builder plan --write` first.
     let toml = String::from_utf8(files["build.toml"].clone()).expect("UTF-8 template");
     let file = Path::new("build.toml");
-    let (config, _) = crate::config::parse_str(&toml, file, Path::new("."), false)
+    let (config, _) = kb_core::config::parse_str(&toml, file, Path::new("."), false)
         .map_err(|e| anyhow!("the generated build.toml is invalid (a template bug):\n{e}"))?;
-    let plan = crate::plan::plan(
+    let plan = kb_core::plan::plan(
         &config,
-        crate::matrix::Matrix::get(),
-        &crate::plan::Systems::All,
+        kb_core::matrix::Matrix::get(),
+        &kb_core::plan::Systems::All,
         file,
         toml.as_bytes(),
     )
     .map_err(|e| anyhow!("cannot plan the generated build.toml (a template bug):\n{e}"))?;
     files.insert(
-        crate::backends::nix::PLAN_FILE.to_string(),
-        crate::backends::nix::plan_file_json(&plan).into_bytes(),
+        kb_build::backends::nix::PLAN_FILE.to_string(),
+        kb_build::backends::nix::plan_file_json(&plan).into_bytes(),
     );
     Ok(files)
 }
@@ -305,8 +303,35 @@ pub struct Scaffold {
 }
 
 /// Validate the arguments and render the scaffold (no file system writes).
+/// What `init` scaffolds.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// Directory to initialize (default: `./REPO` for `--name OWNER/REPO`
+    /// unless the current directory is named REPO, else the current directory).
+    pub path: Option<PathBuf>,
+    pub license: String,
+    /// `OWNER/REPO`.
+    pub name: Option<String>,
+    /// `all`, `cpu`, `cuda`, `metal`, `rocm`, `xpu`.
+    pub backends: Vec<String>,
+    /// Overwrite existing scaffold files.
+    pub overwrite: bool,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        InitOptions {
+            path: None,
+            license: "Apache-2.0".into(),
+            name: None,
+            backends: Vec::new(),
+            overwrite: false,
+        }
+    }
+}
+
 pub fn prepare(
-    args: &InitArgs,
+    args: &InitOptions,
     cwd: &Path,
     owner_lookup: &dyn Fn() -> Result<String, String>,
 ) -> Result<Scaffold> {
@@ -327,8 +352,53 @@ pub fn prepare(
     })
 }
 
+/// What `init` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct InitReport {
+    pub repo_id: String,
+    pub backends: Vec<String>,
+    pub dir: PathBuf,
+    pub created: Vec<String>,
+    pub overwritten: Vec<String>,
+    pub unchanged: Vec<String>,
+    /// How the files were staged in Git, or why they were not.
+    pub git: String,
+    pub git_ok: bool,
+    /// The directory as the user should `cd` to it (empty: the current one).
+    pub cd: String,
+}
+
+impl Report for InitReport {
+    fn text(&self) -> String {
+        format!(
+            "Initialized `{}` ({}) at {}\n",
+            self.repo_id,
+            self.backends.join(", "),
+            self.dir.display()
+        )
+    }
+
+    fn notes(&self) -> Vec<String> {
+        let cd = if self.cd.is_empty() {
+            String::new()
+        } else {
+            format!("cd {} && ", self.cd)
+        };
+        vec![
+            format!(
+                "  {} created, {} overwritten, {} unchanged",
+                self.created.len(),
+                self.overwritten.len(),
+                self.unchanged.len()
+            ),
+            self.git.clone(),
+            format!("next: {cd}kernel-builder check-config && kernel-builder build"),
+        ]
+    }
+}
+
 /// `kernel-builder init`.
-pub fn run(args: &InitArgs) -> Result<()> {
+pub fn run(args: &InitOptions) -> Result<InitReport> {
     let cwd = std::env::current_dir().context("cannot determine the current directory")?;
     let env = |k: &str| std::env::var(k).ok();
     let lookup = || owner::hub_username(&env);
@@ -345,44 +415,37 @@ pub fn run(args: &InitArgs) -> Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| s.dir.display().to_string());
-    println!(
-        "Initialized `{}` ({}) at {}",
-        s.repo.repo_id(),
-        s.backends
-            .iter()
-            .map(|b| b.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-        s.dir.display()
-    );
-    eprintln!(
-        "  {} created, {} overwritten, {} unchanged",
-        summary.created.len(),
-        summary.overwritten.len(),
-        summary.unchanged.len()
-    );
-    match git {
-        Ok(GitOutcome::AtTarget { created: true }) => {
-            eprintln!("  created a Git repository at {shown} and staged the files")
-        }
-        Ok(GitOutcome::AtTarget { created: false }) => eprintln!("  staged the files in Git"),
-        Ok(GitOutcome::Enclosing(w)) => {
-            eprintln!(
+    let (git, git_ok) = match git {
+        Ok(GitOutcome::AtTarget { created: true }) => (
+            format!("  created a Git repository at {shown} and staged the files"),
+            true,
+        ),
+        Ok(GitOutcome::AtTarget { created: false }) => ("  staged the files in Git".into(), true),
+        Ok(GitOutcome::Enclosing(w)) => (
+            format!(
                 "  staged the files in the enclosing Git repository at {}",
                 w.display()
-            )
-        }
-        Err(e) => eprintln!(
-            "warning: {e:#}; stage the files yourself (Nix flakes only see files Git tracks)"
+            ),
+            true,
         ),
-    }
-    let cd = if s.dir == cwd {
-        String::new()
-    } else {
-        format!("cd {shown} && ")
+        Err(e) => (
+            format!(
+                "warning: {e}; stage the files yourself (Nix flakes only see files Git tracks)"
+            ),
+            false,
+        ),
     };
-    eprintln!("next: {cd}kernel-builder check-config && kernel-builder build");
-    Ok(())
+    Ok(InitReport {
+        repo_id: s.repo.repo_id(),
+        backends: s.backends.iter().map(|b| b.as_str().to_string()).collect(),
+        cd: if s.dir == cwd { String::new() } else { shown },
+        dir: s.dir,
+        created: summary.created,
+        overwritten: summary.overwritten,
+        unchanged: summary.unchanged,
+        git,
+        git_ok,
+    })
 }
 
 #[cfg(test)]

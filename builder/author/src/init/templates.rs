@@ -3,7 +3,7 @@
 //! files ending in `.j2` are minijinja templates, the others are copied as
 //! they are (`CARD.md` is itself a template, filled later by `fill-card`).
 
-use crate::config::Backend;
+use kb_core::config::Backend;
 
 /// When a template is part of the scaffold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +39,7 @@ macro_rules! template {
             source: $source,
             text: include_str!(concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/../templates/init/",
+                "/../../templates/init/",
                 $source
             )),
             dest: $dest,
@@ -106,7 +106,7 @@ mod tests {
 
     #[test]
     fn every_template_file_is_embedded() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates/init");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates/init");
         let mut files = Vec::new();
         walk(&root, &root, &mut files);
         files.sort();

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use sha2::{Digest, Sha256};
 
-use crate::commands::{write_atomic, CmdResult, Failure};
+use kb_core::fsutil::write_atomic;
 
 #[derive(Debug, Subcommand)]
 pub enum PkgmetaCommand {
@@ -97,7 +97,7 @@ pub struct TorchWheelArgs {
     pub output: Option<PathBuf>,
 }
 
-pub fn run(cmd: PkgmetaCommand) -> CmdResult {
+pub fn run(cmd: PkgmetaCommand) -> anyhow::Result<()> {
     let (json, output) = match cmd {
         PkgmetaCommand::Rpm(a) => (rpm::generate(&a)?, a.output),
         PkgmetaCommand::Wheels(a) => (wheels::generate(&a)?, a.output),
@@ -108,18 +108,16 @@ pub fn run(cmd: PkgmetaCommand) -> CmdResult {
     match output {
         Some(path) => {
             if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    Failure::new(1, format!("error: {}: cannot create: {e}", dir.display()))
-                })?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", dir.display()))?;
             }
-            write_atomic(&path, text.as_bytes()).map_err(|e| {
-                Failure::new(1, format!("error: {}: cannot write: {e}", path.display()))
-            })?;
+            write_atomic(&path, text.as_bytes())
+                .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
             eprintln!("wrote {}", path.display());
         }
         None => print!("{text}"),
     }
-    Ok(0)
+    Ok(())
 }
 
 /// Errors of the metadata generators; each names the URL or item involved.
@@ -133,11 +131,6 @@ pub enum MetaError {
     Resolve(String),
 }
 
-impl From<MetaError> for Failure {
-    fn from(e: MetaError) -> Self {
-        Failure::new(1, format!("error: {e}"))
-    }
-}
 
 fn fetch_error(url: &str, message: impl std::fmt::Display) -> MetaError {
     MetaError::Fetch {

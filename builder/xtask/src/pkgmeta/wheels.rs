@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{fetch, fetch_sha256, join_url, percent_decode, MetaError, TorchWheelArgs, WheelArgs};
-use crate::config::Backend;
-use crate::matrix::{compute_tag, Matrix, MatrixFramework};
+use kb_core::config::Backend;
+use kb_core::matrix::{compute_tag, Matrix, MatrixFramework};
 
 /// One `<a>` of an index page.
 #[derive(Debug, Clone, PartialEq, Eq)]
