@@ -1,6 +1,6 @@
 # Pure helpers of the Nix layer: builtins only, no nixpkgs. Everything here
 # evaluates with `nix-instantiate --eval --strict` and is tested that way
-# (ci/nix.sh, builder/tests/nix_eval.rs).
+# (ci/nix.sh, builder/cli/tests/it/nix_eval.rs).
 #
 # The Rust plan is the single source of truth: variant names, systems,
 # versions and sources come from `kernel-plan.json` (written by
@@ -300,7 +300,7 @@ let
       };
 
   # Find the torch wheel of a variant in `pkgs/torch/wheels.json` (written
-  # by `kernel-builder pkgmeta torch-wheels`), by the plan's own fields.
+  # by `cargo xtask pkgmeta torch-wheels`), by the plan's own fields.
   torchWheelFor =
     {
       wheels,
@@ -318,7 +318,7 @@ let
       ) (wheels.wheels or [ ]);
     in
     if matches == [ ] then
-      throw "kernel-builder: no torch wheel recorded for torch ${toString tv} ${variant.backend} ${toString variant.toolkit} on ${system} in pkgs/torch/wheels.json; regenerate it with `kernel-builder pkgmeta torch-wheels -o pkgs/torch/wheels.json` (see pkgs/README.md)"
+      throw "kernel-builder: no torch wheel recorded for torch ${toString tv} ${variant.backend} ${toString variant.toolkit} on ${system} in pkgs/torch/wheels.json; regenerate it with `cargo xtask pkgmeta torch-wheels -o pkgs/torch/wheels.json` (see pkgs/README.md)"
     else
       builtins.head matches;
 

@@ -3,7 +3,7 @@
 # full build uses) and runs the verifier hooks (lib/hooks/verify-variant.sh),
 # with nothing from the host but /bin/sh.
 #
-# The test suite builds it in the Nix sandbox (builder/tests/nix_sandbox.rs,
+# The test suite builds it in the Nix sandbox (builder/cli/tests/it/nix_sandbox.rs,
 # `nix-build --option sandbox true --option sandbox-paths /bin/sh=<busybox>`)
 # to show that the hooks run, and gate the build, inside the sandbox. It also
 # serves to package variants built elsewhere.

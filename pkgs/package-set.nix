@@ -13,7 +13,7 @@
 {
   # For messages: `manylinux_2_28 x86_64-linux`, `ROCm 7.1`.
   name,
-  # pkgs/<set>/metadata/<...>.json, written by `kernel-builder pkgmeta rpm`.
+  # pkgs/<set>/metadata/<...>.json, written by `cargo xtask pkgmeta rpm`.
   metadataFile,
   # The command that (re)generates the metadata file.
   regenerate,

@@ -9,7 +9,7 @@ if [ -z "$bin" ]; then
   cargo build --release --locked -q --manifest-path "$root/Cargo.toml" -p kernel-builder
   bin="$root/target/release/kernel-builder"
 fi
-fixture="$root/builder/tests/fixtures/all-backends"
+fixture="$root/builder/cli/tests/fixtures/all-backends"
 python3 - "$bin" "$fixture" <<'PY'
 import statistics, subprocess, sys, time
 bin, fixture = sys.argv[1], sys.argv[2]

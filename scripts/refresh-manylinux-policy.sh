@@ -4,7 +4,7 @@
 # auditwheel ships the manylinux policy tables (per-arch symbol versions,
 # library whitelists and blacklisted symbols) as
 # auditwheel/policy/manylinux-policy.json inside its wheel. We vendor that file
-# byte for byte; kernel-builder embeds it (builder/src/checks/abi.rs).
+# byte for byte; kernel-builder embeds it (builder/checks/src/abi.rs).
 #
 # Usage: scripts/refresh-manylinux-policy.sh [AUDITWHEEL_VERSION]
 # Default version: the one currently vendored (see VERSION below). Pass a newer

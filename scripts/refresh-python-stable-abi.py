@@ -10,7 +10,7 @@ items with `added`, `abi_only` and `ifdef`). Two ways to get it:
 
 The second (default) takes the same table from the `abi3info` package on PyPI,
 which is generated from that file, so it works where only PyPI is reachable.
-kernel-builder embeds the JSON (builder/src/checks/abi.rs); `check-abi -p 3.9`
+kernel-builder embeds the JSON (builder/checks/src/abi.rs); `check-abi -p 3.9`
 allows an undefined `Py*`/`_Py*` symbol only if it is listed here with
 `added` <= 3.9.
 """

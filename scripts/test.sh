@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The project's test command (README, `.ci/run`). Fast Rust checks first, then
-# the heavy end-to-end checks in ci/*.sh (real torch, compilers, Nix).
+# the heavy checks in ci/*.sh (real torch, compilers, Nix), each of which
+# installs what it needs and runs its `#[ignore = "needs ..."]` tests
+# explicitly with `cargo test -- --ignored`.
 #   scripts/test.sh           everything
-#   KB_FAST=1 scripts/test.sh only fmt, clippy and cargo test
+#   KB_FAST=1 scripts/test.sh only fmt, clippy and the fast cargo test suite
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -11,10 +13,12 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
-cargo clippy --locked --all-targets -- -D warnings
-echo "== cargo test"
-cargo test --locked --all-targets 2>&1 | tee /tmp/kb-cargo-test.log
+cargo clippy --locked --workspace --all-targets -- -D warnings
+echo "== cargo test (fast suite; heavy tests are ignored here and run below)"
+cargo test --locked --workspace --all-targets 2>&1 | tee /tmp/kb-cargo-test.log
 grep -q "test result: ok" /tmp/kb-cargo-test.log
+echo "== module dependency cycles"
+scripts/check-module-cycles.py
 
 [ -n "${KB_FAST:-}" ] && exit 0
 
@@ -22,7 +26,7 @@ echo "== benchmark: list-variants"
 scripts/bench-list-variants.sh
 
 # Heavy checks, each installs what it needs (see ci/).
-for script in ci/setup.sh ci/local-build.sh ci/examples.sh ci/authoring.sh ci/checks.sh ci/nix.sh; do
+for script in ci/setup.sh ci/python.sh ci/local-build.sh ci/examples.sh ci/authoring.sh ci/checks.sh ci/nix.sh; do
   if [ -f "$script" ]; then
     echo "== $script"
     bash "$script"

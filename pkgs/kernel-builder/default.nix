@@ -9,11 +9,11 @@
 }:
 let
   root = ../..;
-  cargoToml = builtins.fromTOML (builtins.readFile (root + "/builder/Cargo.toml"));
+  cargoToml = builtins.fromTOML (builtins.readFile (root + "/Cargo.toml"));
 in
 rustPlatform.buildRustPackage {
   pname = "kernel-builder";
-  inherit (cargoToml.package) version;
+  inherit (cargoToml.workspace.package) version;
 
   src = lib.fileset.toSource {
     inherit root;
@@ -25,7 +25,10 @@ rustPlatform.buildRustPackage {
     "kernel-builder"
   ];
   # Unit tests only: the integration tests need Nix, Python and compilers.
-  cargoTestFlags = [ "--lib" ];
+  cargoTestFlags = [
+    "--workspace"
+    "--lib"
+  ];
 
   env = lib.optionalAttrs (commit != null) {
     KB_BUILDER_COMMIT = commit;

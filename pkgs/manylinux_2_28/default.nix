@@ -3,7 +3,7 @@
 # the manylinux_2_28 images), so their versioned symbols stay within the
 # policy (GLIBC 2.28, GLIBCXX 3.4.24, CXXABI 1.3.11).
 #
-# Package-set pattern: metadata/<system>.json (`kernel-builder pkgmeta rpm`,
+# Package-set pattern: metadata/<system>.json (`cargo xtask pkgmeta rpm`,
 # see pkgs/README.md) -> rpm/generic-builder.nix -> overrides.nix ->
 # toolchain.nix (sysroot, gcc, binutils, wrapped into `stdenv`).
 {
@@ -21,7 +21,7 @@ let
     "aarch64-linux"
   ];
   regenerate = lib.concatStringsSep " " [
-    "kernel-builder pkgmeta rpm"
+    "cargo xtask pkgmeta rpm"
     "--arch ${arch}"
     "--repo https://repo.almalinux.org/almalinux/8/AppStream/${arch}/os"
     "--repo https://repo.almalinux.org/almalinux/8/BaseOS/${arch}/os"

@@ -1,7 +1,7 @@
 # Python packages from wheels that nixpkgs does not carry (or not in the
 # version kernel-builder needs): the `kernels` loader, apache-tvm-ffi.
 # `wheels.json` is written by
-#   kernel-builder pkgmeta wheels --index https://pypi.org/simple \
+#   cargo xtask pkgmeta wheels --index https://pypi.org/simple \
 #     --package kernels==0.17.2 --package apache-tvm-ffi==0.1.15.post2 \
 #     -o pkgs/python/wheels.json
 {
@@ -18,7 +18,7 @@ let
     if builtins.pathExists wheelsFile then
       lib.importJSON wheelsFile
     else
-      throw "kernel-builder: pkgs/python/wheels.json is missing. Generate it on a machine that can reach PyPI with:\n  kernel-builder pkgmeta wheels --index https://pypi.org/simple --package kernels==0.17.2 --package apache-tvm-ffi==0.1.15.post2 -o pkgs/python/wheels.json\nsee pkgs/README.md.";
+      throw "kernel-builder: pkgs/python/wheels.json is missing. Generate it on a machine that can reach PyPI with:\n  cargo xtask pkgmeta wheels --index https://pypi.org/simple --package kernels==0.17.2 --package apache-tvm-ffi==0.1.15.post2 -o pkgs/python/wheels.json\nsee pkgs/README.md.";
   # Runtime requirements of these wheels, from nixpkgs.
   dependencies = {
     kernels = [

@@ -37,7 +37,7 @@ let
     version:
     lib.concatStringsSep " " (
       [
-        "kernel-builder pkgmeta rpm --arch x86_64"
+        "cargo xtask pkgmeta rpm --arch x86_64"
         "--repo https://repo.radeon.com/rocm/el8/${version}/main"
         "--repo https://repo.almalinux.org/almalinux/8/BaseOS/x86_64/os"
       ]

@@ -1,5 +1,5 @@
 # Generic builder of the package-set pattern: one RPM from the metadata JSON
-# (`kernel-builder pkgmeta rpm`) -> one derivation. The RPM is unpacked and
+# (`cargo xtask pkgmeta rpm`) -> one derivation. The RPM is unpacked and
 # the configured prefixes (e.g. `opt/rh/gcc-toolset-14/root/usr`, `usr`,
 # `opt/rocm-7.1.0`) are merged into $out, lib64 into lib. The result may not
 # run yet: `overrides.nix` of each set patches what must (autoPatchelf, FHS

@@ -1,6 +1,6 @@
 # torch from the official binary wheels, one per torch x compute x system of
 # the matrix. `wheels.json` is written by
-#   kernel-builder pkgmeta torch-wheels --python cp313 -o pkgs/torch/wheels.json
+#   cargo xtask pkgmeta torch-wheels --python cp313 -o pkgs/torch/wheels.json
 # (URL and sha256 of each wheel, from download.pytorch.org). The wheels'
 # native libraries are patched against nixpkgs' CUDA / the ROCm and oneAPI
 # package sets, which stand in for the nvidia-* / rocm / intel pip packages.
@@ -18,7 +18,7 @@ let
     if builtins.pathExists wheelsFile then
       lib.importJSON wheelsFile
     else
-      throw "kernel-builder: pkgs/torch/wheels.json is missing. Generate it on a machine that can reach download.pytorch.org with:\n  kernel-builder pkgmeta torch-wheels --python ${pyTag} -o pkgs/torch/wheels.json\nsee pkgs/README.md.";
+      throw "kernel-builder: pkgs/torch/wheels.json is missing. Generate it on a machine that can reach download.pytorch.org with:\n  cargo xtask pkgmeta torch-wheels --python ${pyTag} -o pkgs/torch/wheels.json\nsee pkgs/README.md.";
 
   fromWheel =
     {

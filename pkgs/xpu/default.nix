@@ -24,7 +24,7 @@ let
     version:
     lib.concatStringsSep " " (
       [
-        "kernel-builder pkgmeta rpm --arch x86_64"
+        "cargo xtask pkgmeta rpm --arch x86_64"
         "--repo https://yum.repos.intel.com/oneapi"
       ]
       ++ map (p: "--package ${p}") (packagesFor version)

@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use kb_core::{bail, Report, Result};
 use serde::Serialize;
 
-
 use crate::init::fileset;
 
 /// One embedded file of a skill, relative to the skill directory.
@@ -26,7 +25,11 @@ macro_rules! skill_file {
     ($rel:literal, $source:literal) => {
         SkillFile {
             rel: $rel,
-            text: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../skills/", $source)),
+            text: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../skills/",
+                $source
+            )),
         }
     };
 }

@@ -15,7 +15,9 @@ use kb_core::report::Status;
 use kb_core::KernelProject;
 use serde::Serialize;
 
-use super::{display_path, hash, ops_namespace, resolve_target, Framework, InputError, Target, VariantName};
+use super::{
+    display_path, hash, ops_namespace, resolve_target, Framework, InputError, Target, VariantName,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -202,4 +202,3 @@ pub fn resolve_target(path: &Path, allow_file: bool) -> Result<Target, InputErro
         variants,
     })
 }
-

@@ -331,18 +331,16 @@ fn has_gnu_hash(data: &[u8]) -> Result<bool, String> {
 /// ops id to [`sibling_id`]. Returns (old id, new id).
 pub fn synthesize_second_build(variant: &Path, dest: &Path) -> Result<(String, String), String> {
     let mut meta = Metadata::read(variant).map_err(|e| e.to_string())?;
-    let id = meta.id.clone().ok_or_else(|| {
-        format!(
-            "{}: no `id`",
-            kb_core::metadata::path(variant).display()
-        )
-    })?;
+    let id = meta
+        .id
+        .clone()
+        .ok_or_else(|| format!("{}: no `id`", kb_core::metadata::path(variant).display()))?;
     let new_id =
         sibling_id(&id).ok_or_else(|| format!("cannot derive a second ops id from `{id}`"))?;
     meta.id = Some(new_id.clone());
     meta.digest = None;
-    let files = kb_core::walk::files(variant, kb_core::walk::Rule::Variant)
-        .map_err(|e| e.to_string())?;
+    let files =
+        kb_core::walk::files(variant, kb_core::walk::Rule::Variant).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
     for f in files {
         let target = dest.join(f.rel.replace(&id, &new_id));
@@ -780,7 +778,10 @@ fn run_loads(
     let answer = home.join(".kb-load.json");
     let _ = std::fs::remove_file(&answer);
     let mut c = python_command(python, home);
-    c.arg("-c").arg(scripts::VERIFY_LOAD).arg(&answer).arg(backend);
+    c.arg("-c")
+        .arg(scripts::VERIFY_LOAD)
+        .arg(&answer)
+        .arg(backend);
     for (repo, id) in pairs {
         c.arg(repo).arg(id.as_str());
     }
@@ -812,12 +813,27 @@ pub fn run(dir: &Path, options: &VerifyOptions) -> Result<VerifyReport, kb_core:
     let home = tempfile::Builder::new()
         .prefix("kb-verify-home-")
         .tempdir()
-        .map_err(|e| kb_core::Error::input(std::env::temp_dir(), format!("cannot create a temporary directory: {e}")))?;
-    let (python, probe) = find_python(options.python.as_deref(), home.path())
-        .map_err(|e| kb_core::Error::input(options.python.clone().unwrap_or_else(|| "python3".into()), e))?;
+        .map_err(|e| {
+            kb_core::Error::input(
+                std::env::temp_dir(),
+                format!("cannot create a temporary directory: {e}"),
+            )
+        })?;
+    let (python, probe) = find_python(options.python.as_deref(), home.path()).map_err(|e| {
+        kb_core::Error::input(
+            options.python.clone().unwrap_or_else(|| "python3".into()),
+            e,
+        )
+    })?;
     let mut variants = Vec::new();
     for v in target.variants() {
-        let mut r = verify_variant(&v, &python, &probe, options.other.as_deref(), options.unique);
+        let mut r = verify_variant(
+            &v,
+            &python,
+            &probe,
+            options.other.as_deref(),
+            options.unique,
+        );
         r.variant = display_path(&v, &base);
         variants.push(r);
     }

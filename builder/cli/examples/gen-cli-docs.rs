@@ -6,10 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .join("docs/cli.md");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/cli.md");
     let want = kernel_builder::clidoc::markdown();
     let have = std::fs::read_to_string(&path).unwrap_or_default();
     if std::env::args().any(|a| a == "--check") {

@@ -59,8 +59,8 @@ impl Printer {
 /// all, otherwise 1. Prints the error.
 pub fn fail(e: &anyhow::Error) -> ExitCode {
     let core = e.downcast_ref::<kb_core::Error>();
-    let input = core.is_some_and(|c| c.is_input())
-        || e.downcast_ref::<kb_checks::InputError>().is_some();
+    let input =
+        core.is_some_and(|c| c.is_input()) || e.downcast_ref::<kb_checks::InputError>().is_some();
     // build.toml diagnostics carry their own `error:` prefix and help lines.
     let config = matches!(core, Some(kb_core::Error::Config(_)))
         || e.downcast_ref::<kb_core::config::ConfigErrors>().is_some();

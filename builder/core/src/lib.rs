@@ -18,8 +18,8 @@ pub mod plan;
 pub mod progress;
 pub mod project;
 pub mod pyenv;
-pub mod report;
 pub mod python;
+pub mod report;
 pub mod variant;
 pub mod walk;
 

@@ -66,7 +66,8 @@ pub struct Provenance {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuilderProvenance {
-    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -186,12 +187,10 @@ pub fn read_value(variant: &Path) -> Result<Map<String, Value>, MetadataError> {
 impl Metadata {
     /// Interpret a JSON object; a key of the wrong type is an error naming it.
     pub fn from_value(value: Map<String, Value>, path: &Path) -> Result<Metadata, MetadataError> {
-        serde_path_to_error::deserialize(Value::Object(value)).map_err(|e| {
-            MetadataError::Field {
-                path: path.to_path_buf(),
-                key: e.path().to_string(),
-                message: e.inner().to_string(),
-            }
+        serde_path_to_error::deserialize(Value::Object(value)).map_err(|e| MetadataError::Field {
+            path: path.to_path_buf(),
+            key: e.path().to_string(),
+            message: e.inner().to_string(),
         })
     }
 

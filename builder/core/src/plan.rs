@@ -411,9 +411,19 @@ fn torch_variant(
     let compute = compute_tag(e.backend, e.toolkit.as_ref());
     let darwin = os == "darwin";
     let name = match &abi {
-        Some(a) => VariantName::compiled(VariantFramework::TorchStableAbi, a, None, &compute, system),
-        None if darwin => VariantName::compiled(VariantFramework::Torch, &e.version, None, &compute, system),
-        None => VariantName::compiled(VariantFramework::Torch, &e.version, Some(true), &compute, system),
+        Some(a) => {
+            VariantName::compiled(VariantFramework::TorchStableAbi, a, None, &compute, system)
+        }
+        None if darwin => {
+            VariantName::compiled(VariantFramework::Torch, &e.version, None, &compute, system)
+        }
+        None => VariantName::compiled(
+            VariantFramework::Torch,
+            &e.version,
+            Some(true),
+            &compute,
+            system,
+        ),
     }
     .to_string();
     let (python_depends, kernel_depends) = deps_for(e.backend);

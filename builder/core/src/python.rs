@@ -49,6 +49,42 @@ fn parse(src: &str) -> ruff_python_parser::Parsed<ast::ModModule> {
     ruff_python_parser::parse_unchecked_source(src, ast::PySourceType::Python)
 }
 
+/// The first syntax error of a parse. A file that ends inside brackets is
+/// reported at the bracket that is never closed (more useful than the end
+/// of the file, where the parser notices).
+fn syntax_error(
+    src: &str,
+    parsed: &ruff_python_parser::Parsed<ast::ModModule>,
+) -> Option<SyntaxError> {
+    use ruff_python_ast::token::TokenKind;
+    let e = parsed.errors().first()?;
+    let mut open: Vec<(TokenKind, TextSize)> = Vec::new();
+    for t in parsed.tokens().iter() {
+        match t.kind() {
+            TokenKind::Lpar | TokenKind::Lsqb | TokenKind::Lbrace => {
+                open.push((t.kind(), t.start()))
+            }
+            TokenKind::Rpar | TokenKind::Rsqb | TokenKind::Rbrace => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    let (offset, message) = match open.last() {
+        Some((kind, at)) if e.error.to_string().contains("EOF") => {
+            let bracket = match kind {
+                TokenKind::Lpar => "(",
+                TokenKind::Lsqb => "[",
+                _ => "{",
+            };
+            (*at, format!("`{bracket}` is never closed"))
+        }
+        _ => (e.location.start(), e.error.to_string()),
+    };
+    let (line, col) = position(src, offset);
+    Some(SyntaxError { line, col, message })
+}
+
 // ------------------------------------------------------- module surface
 
 /// `from <module> import <names>` or `import <module>` at module level.
@@ -166,7 +202,10 @@ impl SurfaceReader<'_> {
                     .iter()
                     .map(|a| {
                         let n = a.name.as_str().to_string();
-                        let bound = a.asname.as_ref().map_or(n.clone(), |x| x.as_str().to_string());
+                        let bound = a
+                            .asname
+                            .as_ref()
+                            .map_or(n.clone(), |x| x.as_str().to_string());
                         (n, bound)
                     })
                     .collect();
@@ -202,7 +241,8 @@ impl SurfaceReader<'_> {
                     "extend" => self.extend(arg, false),
                     "append" => self.extend(arg, true),
                     "remove" => {
-                        if let (Expr::StringLiteral(s), Some(all)) = (arg, self.module.all.as_mut()) {
+                        if let (Expr::StringLiteral(s), Some(all)) = (arg, self.module.all.as_mut())
+                        {
                             if let Some(i) = all.iter().position(|n| n == s.value.to_str()) {
                                 all.remove(i);
                             }
@@ -222,13 +262,8 @@ impl SurfaceReader<'_> {
 pub fn module_surface(src: &str) -> Result<Module, SyntaxError> {
     let src = strip_bom(src);
     let parsed = parse(src);
-    if let Some(e) = parsed.errors().first() {
-        let (line, col) = position(src, e.location.start());
-        return Err(SyntaxError {
-            line,
-            col,
-            message: e.error.to_string(),
-        });
+    if let Some(e) = syntax_error(src, &parsed) {
+        return Err(e);
     }
     let mut r = SurfaceReader {
         src,
@@ -535,13 +570,8 @@ impl<'a> Visitor<'a> for Literals {
 pub fn ops_module(src: &str) -> Result<OpsModule, SyntaxError> {
     let src = strip_bom(src);
     let parsed = parse(src);
-    if let Some(e) = parsed.errors().first() {
-        let (line, col) = position(src, e.location.start());
-        return Err(SyntaxError {
-            line,
-            col,
-            message: e.error.to_string(),
-        });
+    if let Some(e) = syntax_error(src, &parsed) {
+        return Err(e);
     }
     let body = &parsed.syntax().body;
     let mut reader = OpsReader {
@@ -728,8 +758,8 @@ d']
         assert_eq!((e.line, e.col), (1, 5));
         assert!(e.message.contains("missing closing quote"), "{e}");
         let e = module_surface("__all__ = [\n 'a',\n").unwrap_err();
-        assert_eq!((e.line, e.col), (3, 1));
-        assert!(e.message.contains("unexpected EOF"), "{e}");
+        assert_eq!((e.line, e.col), (1, 11));
+        assert!(e.message.contains("never closed"), "{e}");
         let e = module_surface("x = (1]\n").unwrap_err();
         assert_eq!((e.line, e.col), (1, 7));
         assert!(e.message.contains("Expected `)`, found `]`"), "{e}");

@@ -326,8 +326,7 @@ mod tests {
         );
         let tvm: Version = "0.1".parse().unwrap();
         assert_eq!(
-            VariantName::compiled(Framework::TvmFfi, &tvm, None, "cpu", "x86_64-linux")
-                .to_string(),
+            VariantName::compiled(Framework::TvmFfi, &tvm, None, "cpu", "x86_64-linux").to_string(),
             "tvm-ffi01-cpu-x86_64-linux"
         );
         assert_eq!(VariantName::noarch("cuda").to_string(), "torch-cuda");
@@ -351,18 +350,20 @@ mod tests {
             part(),
             part(),
         )
-            .prop_map(|(framework, ma, mi, cxx11, compute, arch, os)| VariantName {
-                framework,
-                version: Some((ma, mi)),
-                cxx11: if framework == Framework::Torch {
-                    cxx11
-                } else {
-                    None
+            .prop_map(
+                |(framework, ma, mi, cxx11, compute, arch, os)| VariantName {
+                    framework,
+                    version: Some((ma, mi)),
+                    cxx11: if framework == Framework::Torch {
+                        cxx11
+                    } else {
+                        None
+                    },
+                    compute,
+                    arch: Some(arch),
+                    os: Some(os),
                 },
-                compute,
-                arch: Some(arch),
-                os: Some(os),
-            });
+            );
         let noarch = "[a-z][a-z0-9]{0,7}"
             .prop_filter("not a framework prefix", |c| !c.starts_with("stable"))
             .prop_map(|c| VariantName::noarch(&c));

@@ -92,9 +92,7 @@ pub fn files(root: &Path, rule: Rule) -> Result<Vec<WalkFile>, WalkError> {
         .into_iter()
         .filter_entry(|e| {
             !(e.file_type().is_dir()
-                && e.file_name()
-                    .to_str()
-                    .is_some_and(|n| skipped_dir(n, rule)))
+                && e.file_name().to_str().is_some_and(|n| skipped_dir(n, rule)))
         });
     let mut out = Vec::new();
     for entry in walker {

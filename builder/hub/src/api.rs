@@ -14,8 +14,8 @@
 
 use std::collections::BTreeMap;
 
-use kb_core::{bail, err as anyhow, Result};
 use base64::Engine;
+use kb_core::{bail, err, Result};
 use serde_json::{json, Value};
 
 use super::http::{describe_url, encode_segment, next_link, origin, Body, Http, Profile, Request};
@@ -137,7 +137,7 @@ impl Hub<'_> {
         let (org, name) = self
             .repo
             .split_once('/')
-            .ok_or_else(|| anyhow!("`{}` is not an owner/name repository id", self.repo))?;
+            .ok_or_else(|| err!("`{}` is not an owner/name repository id", self.repo))?;
         let what = format!(
             "create {} repository `{}`",
             singular(self.repo_type),
@@ -402,7 +402,7 @@ impl Hub<'_> {
                         let href = up
                             .get("href")
                             .and_then(|h| h.as_str())
-                            .ok_or_else(|| anyhow!("{what}: upload action without href for {oid}"))?
+                            .ok_or_else(|| err!("{what}: upload action without href for {oid}"))?
                             .to_string();
                         let header = header_pairs(up.get("header"));
                         let chunk_size = header
@@ -496,7 +496,7 @@ impl Hub<'_> {
                     let resp = self.http.check(self.http.send(&req)?, &req.what)?;
                     let etag = resp
                         .header("etag")
-                        .ok_or_else(|| anyhow!("{pwhat}: the storage answered without an ETag"))?;
+                        .ok_or_else(|| err!("{pwhat}: the storage answered without an ETag"))?;
                     etags.push(json!({"partNumber": i + 1, "etag": etag}));
                 }
                 let body = json!({"oid": file.sha256, "parts": etags});
@@ -565,7 +565,7 @@ impl Hub<'_> {
 /// Commit line adding a regular file inline.
 pub fn inline_line(f: &LocalFile) -> Result<Value> {
     let bytes =
-        std::fs::read(&f.local).map_err(|e| anyhow!("{}: cannot read: {e}", f.local.display()))?;
+        std::fs::read(&f.local).map_err(|e| err!("{}: cannot read: {e}", f.local.display()))?;
     use sha2::Digest;
     if bytes.len() as u64 != f.size || super::local::hex(&sha2::Sha256::digest(&bytes)) != f.sha256
     {

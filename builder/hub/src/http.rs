@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use kb_core::{bail, err as anyhow, Result};
+use kb_core::{bail, err, Result};
 
 use super::token::{redact, Secret};
 use super::Progress;
@@ -45,7 +45,7 @@ impl Tuning {
         let mut t = Tuning::default();
         fn secs(name: &str, v: &str) -> Result<Duration> {
             let x: f64 = v.trim().parse().map_err(|_| {
-                anyhow!("{name}={v:?} is not a number of seconds; use e.g. {name}=2.5")
+                err!("{name}={v:?} is not a number of seconds; use e.g. {name}=2.5")
             })?;
             if !(x.is_finite() && (0.0..=86_400.0).contains(&x)) {
                 bail!("{name}={v:?} is out of range; use 0 to 86400 seconds");
@@ -175,7 +175,7 @@ impl Response {
     }
     pub fn json(&self, what: &str) -> Result<serde_json::Value> {
         serde_json::from_slice(&self.body).map_err(|e| {
-            anyhow!(
+            err!(
                 "{what}: the Hub answered with something that is not JSON ({e}): {}",
                 snippet(&self.body)
             )
@@ -272,7 +272,7 @@ impl<'p> Http<'p> {
         progress: Progress<'p>,
     ) -> Result<Http<'p>> {
         let origin = origin(endpoint).ok_or_else(|| {
-            anyhow!("HF_ENDPOINT={endpoint:?} is not a URL; use e.g. https://huggingface.co")
+            err!("HF_ENDPOINT={endpoint:?} is not a URL; use e.g. https://huggingface.co")
         })?;
         if !(origin.starts_with("https://") || origin.starts_with("http://")) {
             bail!("HF_ENDPOINT={endpoint:?} must use http:// or https://");
@@ -440,7 +440,7 @@ impl<'p> Http<'p> {
         if resp.ok() {
             return Ok(resp);
         }
-        Err(anyhow!(self.status_error(&resp, what)))
+        Err(err!(self.status_error(&resp, what)))
     }
 
     pub fn status_error(&self, resp: &Response, what: &str) -> String {

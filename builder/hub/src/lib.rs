@@ -20,7 +20,7 @@ pub mod token;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use kb_core::{bail, err as anyhow, KernelProject, Report, Result};
+use kb_core::{bail, err, KernelProject, Report, Result};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -309,7 +309,7 @@ fn run(
             kernel_dir.join("build.toml").display()
         ),
     };
-    kb_core::config::model::check_repo_id(&repo_id).map_err(|e| anyhow!("--repo-id: {e}"))?;
+    kb_core::config::model::check_repo_id(&repo_id).map_err(|e| err!("--repo-id: {e}"))?;
     let explicit_branch = args
         .branch
         .clone()
@@ -331,7 +331,7 @@ fn run(
             )
         }
     };
-    check_branch(&branch).map_err(|e| anyhow!("branch: {e}"))?;
+    check_branch(&branch).map_err(|e| err!("branch: {e}"))?;
     if let (Some(v), Some(n)) = (
         version,
         branch.strip_prefix('v').and_then(|n| n.parse::<u64>().ok()),
@@ -358,7 +358,7 @@ fn run(
     }
 
     let (token, source) = env.token.clone().ok_or_else(|| {
-        anyhow!(
+        err!(
             "no Hugging Face token: set HF_TOKEN to a token with write access, or run `hf auth login` \
              (token file under $HF_HOME, default ~/.cache/huggingface/token)"
         )
@@ -771,11 +771,11 @@ fn publish(
         });
         if create_pr {
             let pr = result.pr_url.clone().ok_or_else(|| {
-                anyhow!("commit to `{rev}`: the Hub did not return the pull request it opened")
+                err!("commit to `{rev}`: the Hub did not return the pull request it opened")
             })?;
             if n > 1 {
                 target = api::pr_ref(&pr).ok_or_else(|| {
-                    anyhow!("cannot tell the pull request's git ref from its URL {pr}")
+                    err!("cannot tell the pull request's git ref from its URL {pr}")
                 })?;
             }
             progress.line(&format!("  opened pull request {pr}"));
@@ -838,7 +838,7 @@ fn commit_batch(
         for (oid, &i) in &objects {
             let f = &files[i];
             let action = actions.get(oid).ok_or_else(|| {
-                anyhow!(
+                err!(
                     "the Hub's large-file answer does not mention `{}` ({oid})",
                     f.repo_path
                 )
@@ -914,7 +914,7 @@ fn commit_batch(
             ));
         }
     }
-    Err(anyhow!(hub.http.status_error(
+    Err(err!(hub.http.status_error(
         &resp,
         &format!("commit {}/{n} to `{target}` of `{}`", k + 1, hub.repo)
     )))

@@ -212,9 +212,8 @@ fn check_segment(name: &str, path: &Path) -> Result<()> {
 /// Read the fields of `metadata.json` that publishing cares about.
 pub fn read_meta(path: &Path) -> Result<VariantMeta> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let m = Metadata::read(dir).map_err(|e| {
-        kb_core::err!("{e}; rebuild the variant to regenerate it (or set `[general] version` in build.toml and rebuild)")
-    })?;
+    let m = Metadata::read(dir)
+        .map_err(|e| kb_core::err!("{e}; rebuild the variant to regenerate it"))?;
     let mut meta = VariantMeta {
         version: m.version,
         id: m.id.clone(),
@@ -228,11 +227,7 @@ pub fn read_meta(path: &Path) -> Result<VariantMeta> {
         }
     }
     let prov = m.provenance.as_ref();
-    if prov
-        .and_then(|p| p.kernel.as_ref())
-        .and_then(|k| k.dirty)
-        == Some(true)
-    {
+    if prov.and_then(|p| p.kernel.as_ref()).and_then(|k| k.dirty) == Some(true) {
         meta.dirty
             .push("provenance.kernel.dirty is true (the kernel had uncommitted changes)".into());
     }

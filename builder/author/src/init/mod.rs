@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 use kb_core::config::{check_kernel_name, check_license, check_repo_id, Backend};
-use kb_core::{bail, err as anyhow, Context, Report, Result};
+use kb_core::{bail, err, Context, Report, Result};
 use serde::Serialize;
 use templates::{When, SCAFFOLD_BACKENDS, TEMPLATES};
 
@@ -55,7 +55,7 @@ impl RepoName {
 /// Validate the repository part of a name, after `_` -> `-`.
 fn check_repo_part(repo: &str, origin: &str) -> Result<String> {
     let name = repo.replace('_', "-");
-    check_kernel_name(&name).map_err(|e| anyhow!("{origin}: {e}"))?;
+    check_kernel_name(&name).map_err(|e| err!("{origin}: {e}"))?;
     Ok(name)
 }
 
@@ -73,7 +73,7 @@ pub fn parse_name(s: &str) -> Result<RepoName> {
         owner: owner.to_string(),
         name,
     };
-    check_repo_id(&r.repo_id()).map_err(|e| anyhow!("--name: {e}"))?;
+    check_repo_id(&r.repo_id()).map_err(|e| err!("--name: {e}"))?;
     Ok(r)
 }
 
@@ -173,7 +173,7 @@ pub fn render(
     let toml = String::from_utf8(files["build.toml"].clone()).expect("UTF-8 template");
     let file = Path::new("build.toml");
     let (config, _) = kb_core::config::parse_str(&toml, file, Path::new("."), false)
-        .map_err(|e| anyhow!("the generated build.toml is invalid (a template bug):\n{e}"))?;
+        .map_err(|e| err!("the generated build.toml is invalid (a template bug):\n{e}"))?;
     let plan = kb_core::plan::plan(
         &config,
         kb_core::matrix::Matrix::get(),
@@ -181,7 +181,7 @@ pub fn render(
         file,
         toml.as_bytes(),
     )
-    .map_err(|e| anyhow!("cannot plan the generated build.toml (a template bug):\n{e}"))?;
+    .map_err(|e| err!("cannot plan the generated build.toml (a template bug):\n{e}"))?;
     files.insert(
         kb_build::backends::nix::PLAN_FILE.to_string(),
         kb_build::backends::nix::plan_file_json(&plan).into_bytes(),
@@ -242,15 +242,15 @@ pub fn resolve_target(
         );
     };
     let name = check_repo_part(dir_name, &format!("the directory name `{dir_name}`")).map_err(|e| {
-        anyhow!("{e:#}\n  help: pass `--name OWNER/REPO` with a valid kernel name, or rename the directory")
+        err!("{e:#}\n  help: pass `--name OWNER/REPO` with a valid kernel name, or rename the directory")
     })?;
     let owner = owner_lookup().map_err(|why| {
-        anyhow!(
+        err!(
             "cannot tell who owns the kernel: {why}\n  help: pass `--name <owner>/{name}` (your Hub user or organization, e.g. `--name my-org/{name}`), or log in with `hf auth login`"
         )
     })?;
     let repo = RepoName { owner, name };
-    check_repo_id(&repo.repo_id()).map_err(|e| anyhow!("{e}\n  help: pass `--name OWNER/REPO`"))?;
+    check_repo_id(&repo.repo_id()).map_err(|e| err!("{e}\n  help: pass `--name OWNER/REPO`"))?;
     Ok((dir, repo))
 }
 
@@ -335,7 +335,7 @@ pub fn prepare(
     cwd: &Path,
     owner_lookup: &dyn Fn() -> Result<String, String>,
 ) -> Result<Scaffold> {
-    check_license(&args.license).map_err(|e| anyhow!("--license: {e}"))?;
+    check_license(&args.license).map_err(|e| err!("--license: {e}"))?;
     let backends = parse_backends(&args.backends)?;
     let (dir, repo) = resolve_target(
         cwd,

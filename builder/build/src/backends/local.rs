@@ -15,7 +15,7 @@ use kb_core::metadata::{BuildInfo, DigestRecord, Metadata};
 use kb_core::ops_id::{self, GitState};
 use kb_core::plan::{Plan, Variant};
 use kb_core::progress::{Progress, Task};
-use kb_core::{bail, err as anyhow, Context, Error, Framework, KernelProject, Result};
+use kb_core::{bail, err, Context, Error, Framework, KernelProject, Result};
 use serde::Serialize;
 use serde_json::json;
 
@@ -34,8 +34,12 @@ pub enum Status {
         abi_findings: Vec<String>,
     },
     UpToDate,
-    Failed { error: String },
-    Skipped { reason: String },
+    Failed {
+        error: String,
+    },
+    Skipped {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -122,7 +126,7 @@ impl Ctx<'_> {
         });
         entry
             .clone()
-            .map_err(|e| anyhow!("probing {} for the get_kernel check: {e}", python.display()))
+            .map_err(|e| err!("probing {} for the get_kernel check: {e}", python.display()))
     }
 }
 
@@ -139,7 +143,7 @@ pub fn build(
     let root = project
         .root
         .canonicalize()
-        .map_err(|e| anyhow!("kernel directory: {e}"))?;
+        .map_err(|e| err!("kernel directory: {e}"))?;
 
     let mut selected: Vec<&Variant> = Vec::new();
     if args.variants.is_empty() {
@@ -334,12 +338,7 @@ pub fn summary(results: &[VariantResult]) -> String {
 /// Run a command, appending its output to `log` (and to stderr with `-L`).
 /// Run a command with stdout and stderr merged, appending the output to
 /// `log`; with `-L` each line also goes to stderr as it is produced.
-fn run(
-    cmd: &mut Command,
-    log: &Path,
-    echo: Option<&dyn Progress>,
-    what: &str,
-) -> Result<String> {
+fn run(cmd: &mut Command, log: &Path, echo: Option<&dyn Progress>, what: &str) -> Result<String> {
     use std::io::BufRead;
     let mut f = std::fs::OpenOptions::new()
         .create(true)
@@ -405,7 +404,7 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &dyn Task, log: &Path) -> Result<St
                 .next_back()
                 .cloned()
         })
-        .ok_or_else(|| anyhow!("no torch version for {}", v.name))?;
+        .ok_or_else(|| err!("no torch version for {}", v.name))?;
     let env = toolchain::torch_env(&torch_version, log)?;
     let cuda = match (v.backend, &v.toolkit, pyproject::is_native(v)) {
         (Backend::Cuda, Some(tk), true) => Some(toolchain::cuda_toolkit(tk, &env.python, log)?),
@@ -532,7 +531,10 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &dyn Task, log: &Path) -> Result<St
     build_info(&mut metadata).abi_findings = Some(abi_findings.iter().map(|f| json!(f)).collect());
     metadata.write(&stage)?;
     let digest = digest(&stage)?;
-    metadata.digest = Some(DigestRecord::new(kb_core::digest::Algorithm::Sha256, digest));
+    metadata.digest = Some(DigestRecord::new(
+        kb_core::digest::Algorithm::Sha256,
+        digest,
+    ));
     metadata.write(&stage)?;
     check_layout(&stage, &ctx.plan.kernel.python_name)?;
 
@@ -708,29 +710,6 @@ fn abi_findings(stage: &Path, v: &Variant) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn walk_files(dir: &Path, base: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<()> {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)?.filter_map(|e| e.ok()).collect();
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let p = e.path();
-            if e.file_type()?.is_dir() {
-                if e.file_name() != "__pycache__" {
-                    walk_files(&p, base, out)?;
-                }
-            } else {
-                let rel = p
-                    .strip_prefix(base)
-                    .expect("under base")
-                    .to_string_lossy()
-                    .replace('\\', "/");
-                if !rel.ends_with(".pyc") {
-                    out.push((rel, p));
-                }
-            }
-        }
-        Ok(())
-    }
-
     fn write(p: &Path, s: &str) {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, s).unwrap();
@@ -771,9 +750,11 @@ mod tests {
         }
         let dest = d.path().join("out");
         super::super::copy_package(&src, &dest, &["py".into(), "json".into()]).unwrap();
-        let mut files = Vec::new();
-        walk_files(&dest, &dest, &mut files).unwrap();
-        let names: Vec<String> = files.into_iter().map(|(r, _)| r).collect();
+        let names: Vec<String> = kb_core::walk::files(&dest, kb_core::walk::Rule::Variant)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.rel)
+            .collect();
         assert_eq!(names, ["__init__.py", "data.json", "layers.py", "sub/x.py"]);
         assert!(super::super::copy_package(&d.path().join("missing"), &dest, &[]).is_err());
     }

@@ -10,7 +10,9 @@ use std::path::Path;
 use std::path::PathBuf;
 
 use kb_core::config::Backend;
-use kb_core::metadata::{BackendInfo, BuildInfo, BuilderProvenance, Metadata, Provenance, SourceProvenance};
+use kb_core::metadata::{
+    BackendInfo, BuildInfo, BuilderProvenance, Metadata, Provenance, SourceProvenance,
+};
 use kb_core::plan::{Plan, Variant};
 use kb_core::progress::Progress;
 use kb_core::report::{Report, Status};
@@ -80,14 +82,18 @@ pub fn build(
     progress: &dyn Progress,
 ) -> Result<BuildReport> {
     if options.local {
-        return Ok(BuildReport::Local(local::build(project, options, progress)?));
+        return Ok(BuildReport::Local(local::build(
+            project, options, progress,
+        )?));
     }
     let has_flake = project.root.join("flake.nix").is_file();
     match nix::nix_available() {
         Ok(_) if has_flake => Ok(BuildReport::Nix(nix::build(project, options, progress)?)),
         Ok(_) => {
             progress.warn("note: this kernel has no flake.nix (`kernel-builder init` writes one); making a development build with the host toolchain");
-            Ok(BuildReport::Local(local::build(project, options, progress)?))
+            Ok(BuildReport::Local(local::build(
+                project, options, progress,
+            )?))
         }
         Err(problem) => {
             let why = problem.to_string();
@@ -98,7 +104,9 @@ pub fn build(
             }
             progress.warn(&note);
             progress.warn("note: making a development build with the host toolchain (not Hub-compliant); pass --local to skip this check");
-            Ok(BuildReport::Local(local::build(project, options, progress)?))
+            Ok(BuildReport::Local(local::build(
+                project, options, progress,
+            )?))
         }
     }
 }
@@ -203,12 +211,12 @@ pub fn variant_metadata(
     let k = &plan.kernel;
     let builder = match option_env!("KB_BUILDER_COMMIT").filter(|c| c.len() == 40) {
         Some(c) => BuilderProvenance {
-            version: env!("CARGO_PKG_VERSION").to_string(),
+            version: Some(env!("CARGO_PKG_VERSION").to_string()),
             commit: Some(c.to_string()),
             dirty: Some(option_env!("KB_BUILDER_DIRTY") == Some("1")),
         },
         None => BuilderProvenance {
-            version: env!("CARGO_PKG_VERSION").to_string(),
+            version: Some(env!("CARGO_PKG_VERSION").to_string()),
             ..BuilderProvenance::default()
         },
     };

@@ -434,30 +434,22 @@ pub fn parse_build_json(text: &str) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
-/// Copy a directory tree (store outputs are read-only; copies are writable).
+/// Copy a variant (a store output: read-only; copies are writable) with the
+/// one walk, so nothing outside the variant is read. The variant directory
+/// itself may be a link (bundle outputs link to variant outputs).
 fn copy_tree(src: &Path, dest: &Path) -> std::io::Result<()> {
+    let src = src.canonicalize()?;
+    let files = kb_core::walk::files(&src, kb_core::walk::Rule::Variant)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     std::fs::create_dir_all(dest)?;
-    let mut entries: Vec<_> = std::fs::read_dir(src)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let from = e.path();
-        let to = dest.join(e.file_name());
-        let ft = std::fs::symlink_metadata(&from)?.file_type();
-        if ft.is_dir() {
-            copy_tree(&from, &to)?;
-        } else if ft.is_symlink() {
-            // Store outputs of a bundle may link into variant outputs.
-            let target = std::fs::canonicalize(&from)?;
-            if target.is_dir() {
-                copy_tree(&target, &to)?;
-            } else {
-                std::fs::copy(&target, &to)?;
-                make_writable(&to)?;
-            }
-        } else {
-            std::fs::copy(&from, &to)?;
-            make_writable(&to)?;
+    for f in files {
+        let to = dest.join(&f.rel);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)?;
+            make_writable(parent)?;
         }
+        std::fs::copy(&f.path, &to)?;
+        make_writable(&to)?;
     }
     make_writable(dest)
 }
@@ -704,7 +696,10 @@ pub fn nix_metadata(plan: &Plan, v: &Variant, ops_name: &str) -> Metadata {
     )
 }
 
-pub fn install_variant(project: &KernelProject, a: &InstallVariantOptions) -> Result<InstallReport> {
+pub fn install_variant(
+    project: &KernelProject,
+    a: &InstallVariantOptions,
+) -> Result<InstallReport> {
     let plan = &project.plan;
     let root = &project.root;
     let v = plan

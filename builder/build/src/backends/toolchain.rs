@@ -7,7 +7,7 @@ use std::process::Command;
 
 use kb_core::config::Version;
 use kb_core::progress::Progress;
-use kb_core::{bail, err as anyhow, Context, Result};
+use kb_core::{bail, err, Context, Result};
 use serde::{Deserialize, Serialize};
 
 pub use kb_core::pyenv::{cache_dir, provisioned_pythons};
@@ -39,7 +39,10 @@ fn run_logged(cmd: &mut Command, log: &Path, what: &str) -> Result<()> {
         .open(log)
         .with_context(|| format!("opening {}", log.display()))?;
     let out = cmd
-        .stdout(file.try_clone().context("duplicating the log file handle")?)
+        .stdout(
+            file.try_clone()
+                .context("duplicating the log file handle")?,
+        )
         .stderr(file)
         .status()
         .with_context(|| format!("{what}: cannot start {:?}", cmd.get_program()))?;
@@ -139,7 +142,7 @@ fn find_tool(bin_dir: &Path, name: &str) -> Result<PathBuf> {
         return Ok(local);
     }
     which::which(name).map_err(|_| {
-        anyhow!(
+        err!(
             "`{name}` not found next to {} or on PATH; install it (`pip install {name}`)",
             bin_dir.display()
         )
@@ -176,7 +179,7 @@ pub fn torch_env(version: &Version, log: &Path) -> Result<TorchEnv> {
             }
         }
     }
-    let host_python = which::which("python3").map_err(|_| anyhow!("python3 not found: the local backend needs Python >= 3.9 to provision torch (or install Nix and use the Nix backend)"))?;
+    let host_python = which::which("python3").map_err(|_| err!("python3 not found: the local backend needs Python >= 3.9 to provision torch (or install Nix and use the Nix backend)"))?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let python = dir.join("bin/python");
     if !python.exists() {
@@ -277,7 +280,7 @@ pub fn locate_cuda(dir: &Path, version: &str) -> Result<CudaToolkit> {
                 && p.parent().is_some_and(|b| b.ends_with("bin"))
         })
         .cloned()
-        .ok_or_else(|| anyhow!("no bin/nvcc under {}", dir.display()))?;
+        .ok_or_else(|| err!("no bin/nvcc under {}", dir.display()))?;
     let cudart = files
         .iter()
         .find(|p| {
@@ -286,7 +289,7 @@ pub fn locate_cuda(dir: &Path, version: &str) -> Result<CudaToolkit> {
                 .is_some_and(|n| n.starts_with("libcudart.so."))
         })
         .cloned()
-        .ok_or_else(|| anyhow!("no libcudart.so.* under {}", dir.display()))?;
+        .ok_or_else(|| err!("no libcudart.so.* under {}", dir.display()))?;
     let mut include_dirs: Vec<PathBuf> = files
         .iter()
         .filter(|p| p.file_name().is_some_and(|n| n == "cuda_runtime.h"))
@@ -397,9 +400,7 @@ impl kb_core::Report for ToolchainReport {
 /// CUDA toolkit.
 pub fn provision(options: &ToolchainOptions, progress: &dyn Progress) -> Result<ToolchainReport> {
     let torch: Version = match &options.torch {
-        Some(t) => t
-            .parse()
-            .map_err(|e: String| anyhow!("--torch: {e}"))?,
+        Some(t) => t.parse().map_err(|e: String| err!("--torch: {e}"))?,
         None => kb_core::matrix::Matrix::get()
             .torch
             .keys()
@@ -410,11 +411,14 @@ pub fn provision(options: &ToolchainOptions, progress: &dyn Progress) -> Result<
     let log_dir = cache_dir();
     std::fs::create_dir_all(&log_dir).map_err(|e| kb_core::Error::io(&log_dir, e))?;
     let log = log_dir.join("toolchain.log");
-    progress.note(&format!("provisioning torch {torch} (log: {})", log.display()));
+    progress.note(&format!(
+        "provisioning torch {torch} (log: {})",
+        log.display()
+    ));
     let env = torch_env(&torch, &log)?;
     let cuda = match &options.cuda {
         Some(c) => {
-            let v: Version = c.parse().map_err(|e: String| anyhow!("--cuda: {e}"))?;
+            let v: Version = c.parse().map_err(|e: String| err!("--cuda: {e}"))?;
             progress.note(&format!("provisioning CUDA {v}"));
             Some(cuda_toolkit(&v, &env.python, &log)?)
         }

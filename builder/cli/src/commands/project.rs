@@ -303,7 +303,8 @@ pub fn create_pyproject(a: CreatePyprojectArgs, p: Printer) -> Result<Status> {
             None => kb_core::ops_id::random_id(),
         },
     };
-    let ops = kb_core::ops_id::ops_name(&plan.kernel.python_name, variant.backend.as_str(), &unique);
+    let ops =
+        kb_core::ops_id::ops_name(&plan.kernel.python_name, variant.backend.as_str(), &unique);
     let same = target.canonicalize().ok() == root.canonicalize().ok();
     let abs_root = root
         .canonicalize()

@@ -2,13 +2,9 @@
 //! layers, custom templates and outputs, and error reporting.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn kb(cwd: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kernel-builder"));
-    c.current_dir(cwd);
-    c
-}
+use crate::support::kb_in as kb;
 
 fn ok(o: Output) -> Output {
     assert!(
@@ -207,7 +203,7 @@ fn python_syntax_errors_are_reported_with_positions() {
 fn library_entry_point_for_build_and_copy() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = scaffold(tmp.path());
-    let path = kernel_builder::card::fill_card(&dir, None).unwrap();
+    let path = kb_author::card::fill_card(&dir, None).unwrap().path;
     assert_eq!(path, dir.join("build/CARD.md"));
     assert!(std::fs::read_to_string(path)
         .unwrap()

@@ -6,7 +6,7 @@ use std::process::Command;
 
 #[test]
 fn cli_reference_is_current() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/cli.md");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/cli.md");
     let want = kernel_builder::clidoc::markdown();
     let have = std::fs::read_to_string(&path).unwrap_or_default();
     if have != want {

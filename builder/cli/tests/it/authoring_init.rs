@@ -556,3 +556,29 @@ fn stages_in_an_enclosing_repository() {
         .get_path(Path::new("kernels/relu/relu_cpu/relu.cpp"), 0)
         .is_some());
 }
+
+/// The example kernels' shared test fixture is the one `init` writes.
+#[test]
+fn example_conftests_come_from_the_init_template() {
+    let repo = kb_author::init::parse_name("org/relu").unwrap();
+    let files =
+        kb_author::init::render(&repo, &[kb_core::config::Backend::Cpu], "Apache-2.0").unwrap();
+    let rendered = String::from_utf8(files["tests/conftest.py"].clone()).unwrap();
+    let mut checked = 0;
+    for e in std::fs::read_dir(crate::support::repo().join("examples")).unwrap() {
+        let conftest = e.unwrap().path().join("tests/conftest.py");
+        if conftest.is_file() {
+            assert_eq!(
+                std::fs::read_to_string(&conftest).unwrap(),
+                rendered,
+                "{} differs from templates/init/tests/conftest.py.j2",
+                conftest.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 5,
+        "only {checked} example conftest.py files found"
+    );
+}

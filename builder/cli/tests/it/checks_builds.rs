@@ -1,13 +1,10 @@
 //! `check-builds`: variant layout and the compliance report.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use kernel_builder::checks::layout::{check_variant_layout, Severity};
+use kb_checks::layout::{check_variant_layout, Severity};
 
-fn kb() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kernel-builder"))
-}
+use crate::support::kb;
 
 const ID: &str = "_relu_cpu_abc1234";
 
@@ -107,7 +104,7 @@ fn each_layout_defect_is_named() {
             .unwrap();
         }, "layers.py: line 6:5: `rf (torch.library.register_fake)` registers the literal op name \"relu::relu_fwd\""),
         ("digest", |v| {
-            kernel_builder::checks::hash::write_digest(v).unwrap();
+            kb_checks::hash::write_digest(v).unwrap();
             std::fs::write(v.join("__init__.py"), "# changed\n").unwrap();
         }, "digest: `__init__.py` has changed"),
     ];

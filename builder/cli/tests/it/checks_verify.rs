@@ -1,25 +1,19 @@
 //! `verify`: the real `kernels` loader on hand-made variants. Every loader
-//! process imports torch (5-10 s each here), so these run with
-//! KB_SLOW_TESTS=1 (as `ci/checks.sh` does) and a Python with `kernels` and
-//! `torch` (found via KB_PYTHON, KB_VENV or the environments kernel-builder provisioned).
+//! process imports torch (5-10 s each here), so these are
+//! `#[ignore = "needs torch"]` and run by `scripts/test.sh` with a Python
+//! with `kernels` and `torch` (found via KB_PYTHON, KB_VENV or the
+//! environments kernel-builder provisioned).
 
-#[path = "common/python.rs"]
-mod test_python;
+use crate::support::python as test_python;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
 
-fn kb() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kernel-builder"))
-}
+use crate::support::kb;
 
 fn loader_python() -> Option<PathBuf> {
-    if std::env::var_os("KB_SLOW_TESTS").is_none() {
-        eprintln!("skipped: set KB_SLOW_TESTS=1 to run the loader");
-        return None;
-    }
     test_python::with_imports("kernels, torch")
 }
 
@@ -99,10 +93,10 @@ fn by_name<'a>(report: &'a Value, name: &str) -> &'a Value {
 }
 
 #[test]
+#[ignore = "needs torch"]
 fn loads_each_variant_and_two_builds_together() {
     let Some(py) = loader_python() else {
-        eprintln!("skipped: no Python with kernels and torch (set KB_VENV)");
-        return;
+        panic!("prerequisite missing: no Python with kernels and torch (set KB_VENV)");
     };
     let (ma, mi) = torch_mm(&py);
     let tmp = tempfile::tempdir().unwrap();
@@ -224,10 +218,10 @@ fn loads_each_variant_and_two_builds_together() {
 }
 
 #[test]
+#[ignore = "needs torch"]
 fn same_ops_id_in_both_builds_fails_without_loading() {
     let Some(py) = loader_python() else {
-        eprintln!("skipped: no Python with kernels and torch");
-        return;
+        panic!("prerequisite missing: no Python with kernels and torch (set KB_VENV)");
     };
     let (ma, mi) = torch_mm(&py);
     let tmp = tempfile::tempdir().unwrap();
@@ -308,10 +302,10 @@ extern "C" PyObject* CAT(PyInit_, OPS_NAME)(void) {
 const NATIVE_INIT: &str = "import torch\nfrom ._ops import ops\n\n\ndef relu(x):\n    out = torch.empty_like(x)\n    ops.relu(out, x)\n    return out\n";
 
 #[test]
+#[ignore = "needs torch"]
 fn native_builds_with_different_ids_coexist() {
     let Some(py) = loader_python() else {
-        eprintln!("skipped: no Python with kernels and torch");
-        return;
+        panic!("prerequisite missing: no Python with kernels and torch (set KB_VENV)");
     };
     let paths = Command::new(&py)
         .args([

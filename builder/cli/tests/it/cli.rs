@@ -1,17 +1,8 @@
 //! The CLI surface: every subcommand exists, exit codes, JSON output.
 
-use std::path::Path;
-use std::process::Command;
+use crate::support::kb;
 
-fn kb() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kernel-builder"))
-}
-
-fn fixture(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
+use crate::support::fixture;
 
 #[test]
 fn every_reference_subcommand_has_help() {
@@ -130,4 +121,35 @@ fn plan_json_is_stable() {
     let v: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
     assert_eq!(v["schema"], 1);
     assert_eq!(v["build-toml-sha256"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn special_files_never_block_a_command() {
+    use crate::support::{mkfifo, output_within};
+    // build.toml is a FIFO: refused without opening it.
+    let d = tempfile::tempdir().unwrap();
+    mkfifo(&d.path().join("build.toml"));
+    let out = output_within(kb().arg("check-config").arg(d.path()), 20);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("FIFO"), "{err}");
+
+    // A variant whose metadata.json is a FIFO, plus a link to `/` and a
+    // link loop: hash and check-builds finish and name the FIFO.
+    let v = d.path().join("build/torch215-cxx11-cpu-x86_64-linux");
+    std::fs::create_dir_all(&v).unwrap();
+    std::fs::write(v.join("__init__.py"), "").unwrap();
+    std::os::unix::fs::symlink("/", v.join("root")).unwrap();
+    std::os::unix::fs::symlink(".", v.join("loop")).unwrap();
+    mkfifo(&v.join("metadata.json"));
+    for args in [&["hash"][..], &["hash", "--check"], &["check-builds"]] {
+        let out = output_within(kb().args(args).arg(&v), 20);
+        assert_ne!(out.status.code(), Some(0), "{args:?}");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("FIFO"), "{args:?}: {text}");
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use kernel_builder::config::{parse_str, Backend, BuildConfig, Framework, Severity};
+use kb_core::config::{parse_str, Backend, BuildConfig, Framework, Severity};
 
 /// A kernel directory with a few files every test can reference.
 fn kernel_dir() -> tempfile::TempDir {

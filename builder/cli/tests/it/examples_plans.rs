@@ -3,13 +3,13 @@
 
 use std::path::Path;
 
-use kernel_builder::config::load;
-use kernel_builder::matrix::Matrix;
-use kernel_builder::plan::{plan, Systems};
+use kb_core::config::load;
+use kb_core::matrix::Matrix;
+use kb_core::plan::{plan, Systems};
 
 #[test]
 fn committed_kernel_plans_are_current() {
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     let mut checked = 0;
     let mut dirs: Vec<_> = std::fs::read_dir(&examples)
         .unwrap()
@@ -27,7 +27,7 @@ fn committed_kernel_plans_are_current() {
             loaded.source.as_bytes(),
         )
         .unwrap();
-        let expected = kernel_builder::backends::nix::plan_file_json(&p);
+        let expected = kb_build::backends::nix::plan_file_json(&p);
         let committed = std::fs::read_to_string(dir.join("kernel-plan.json")).unwrap_or_default();
         assert!(
             committed == expected,

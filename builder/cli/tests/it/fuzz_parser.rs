@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use kernel_builder::config::migrate::migrate;
-use kernel_builder::config::{parse_str, Capability, Version};
-use kernel_builder::matrix::Matrix;
-use kernel_builder::plan::{plan, Systems};
+use kb_core::config::migrate::migrate;
+use kb_core::config::{parse_str, Capability, Version};
+use kb_core::matrix::Matrix;
+use kb_core::plan::{plan, Systems};
 use proptest::prelude::*;
 
 /// Fragments that steer random input towards valid-looking `build.toml` files.
@@ -88,8 +88,8 @@ proptest! {
     fn value_parsers_never_panic(s in "\\PC{0,20}") {
         let _ = s.parse::<Capability>();
         let _ = s.parse::<Version>();
-        let _ = kernel_builder::config::check_rocm_arch(&s);
-        let _ = kernel_builder::config::check_kernel_name(&s);
+        let _ = kb_core::config::check_rocm_arch(&s);
+        let _ = kb_core::config::check_kernel_name(&s);
     }
 
     #[test]

@@ -1,10 +1,8 @@
 //! `kernel-builder upload` refusals and network failures: nothing partial, nothing leaked.
 
-mod support;
-
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 const REPO: &str = "kernels/org/relu";
 

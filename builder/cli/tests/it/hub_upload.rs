@@ -1,8 +1,6 @@
 //! `kernel-builder upload` against a local Hub stand-in: what lands where, and what is (not) sent.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 const REPO: &str = "kernels/org/relu";
 
@@ -379,4 +377,62 @@ fn kernel_dir_may_be_the_build_directory_itself() {
         files.keys()
     );
     assert_eq!(files.len(), 4);
+}
+
+/// `hash` and `upload` see the same files (the one walk): a hidden file and
+/// a `.pyo` in a variant are hashed, so they are uploaded too. Before, the
+/// upload skipped them and then refused the variant for not matching its
+/// digest, which `hash` could not fix.
+#[test]
+fn hidden_and_pyo_files_are_hashed_and_uploaded_alike() {
+    let hub = FakeHub::start(TOKEN);
+    let k = Kernel::new(&[CPU], 1);
+    k.write(&format!("build/{CPU}/sub/.keep"), b"");
+    k.write(&format!("build/{CPU}/old.pyo"), b"pyo");
+    let out = kb().arg("hash").arg(k.path()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(k.path().join("build").join(CPU).join("metadata.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(meta["digest"]["files"]["sub/.keep"].is_string(), "{meta:#}");
+    assert!(meta["digest"]["files"]["old.pyo"].is_string(), "{meta:#}");
+
+    run(&hub, k.path(), &["--repo-id", "org/relu"]).ok();
+    let files = hub.files(REPO, "v1");
+    assert!(files.contains_key(&format!("build/{CPU}/sub/.keep")));
+    assert_eq!(files[&format!("build/{CPU}/old.pyo")], b"pyo");
+    assert_files(&content(files), &k.expected());
+}
+
+/// The upload never reads through a link that leaves the variant, and
+/// refuses special files instead of blocking on them.
+#[test]
+fn links_out_of_a_variant_and_fifos_are_refused() {
+    let hub = FakeHub::start(TOKEN);
+    let k = Kernel::new(&[CPU], 1);
+    k.write("outside.txt", b"secret");
+    let v = k.path().join("build").join(CPU);
+    std::os::unix::fs::symlink(k.path().join("outside.txt"), v.join("leak.txt")).unwrap();
+    let r = run(&hub, k.path(), &["--repo-id", "org/relu"]);
+    r.failed();
+    assert!(
+        r.stderr.contains("leak.txt") && r.stderr.contains("outside"),
+        "{}",
+        r.stderr
+    );
+    std::fs::remove_file(v.join("leak.txt")).unwrap();
+
+    let fifo = std::ffi::CString::new(v.join("pipe").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let start = std::time::Instant::now();
+    let r = run(&hub, k.path(), &["--repo-id", "org/relu"]);
+    r.failed();
+    assert!(r.stderr.contains("FIFO"), "{}", r.stderr);
+    assert!(start.elapsed() < std::time::Duration::from_secs(30));
 }

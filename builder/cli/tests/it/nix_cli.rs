@@ -9,13 +9,6 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kernel-builder");
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
 /// A PATH with a fake `nix` printing `version` and `config`, plus the
 /// basic tools (sh, git, python...) from the host.
 fn fake_nix(dir: &Path, version: &str, config: &str) -> String {
@@ -139,7 +132,7 @@ fn doctor_reports_each_problem_with_a_fix() {
 
 fn kernel_copy(d: &Path) -> PathBuf {
     let k = d.join("kernel");
-    let src = repo().join("builder/tests/fixtures/all-backends");
+    let src = crate::support::fixture("all-backends");
     let st = Command::new("cp")
         .arg("-r")
         .arg(&src)

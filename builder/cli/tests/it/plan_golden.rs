@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use kernel_builder::config::{load, parse_str};
-use kernel_builder::matrix::{Matrix, MATRIX_TOML};
-use kernel_builder::plan::{plan, Plan, Systems};
+use kb_core::config::{load, parse_str};
+use kb_core::matrix::{Matrix, MATRIX_TOML};
+use kb_core::plan::{plan, Plan, Systems};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")

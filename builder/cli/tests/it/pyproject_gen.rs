@@ -2,10 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use kernel_builder::config::load;
-use kernel_builder::matrix::Matrix;
-use kernel_builder::plan::{plan, Plan, Systems};
-use kernel_builder::pyproject::{cmake_quote, generate};
+use kb_build::pyproject::{cmake_quote, generate};
+use kb_core::config::load;
+use kb_core::matrix::Matrix;
+use kb_core::plan::{plan, Plan, Systems};
 
 fn plan_of(name: &str) -> Plan {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -22,7 +22,7 @@ fn plan_of(name: &str) -> Plan {
     .unwrap()
 }
 
-fn file(g: &kernel_builder::pyproject::Generated, p: &str) -> String {
+fn file(g: &kb_build::pyproject::Generated, p: &str) -> String {
     g.files
         .get(&PathBuf::from(p))
         .unwrap_or_else(|| panic!("{p} not generated"))

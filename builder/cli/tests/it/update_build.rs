@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use kernel_builder::config::migrate::{migrate, Outcome};
-use kernel_builder::config::parse_str;
+use kb_core::config::migrate::{migrate, Outcome};
+use kb_core::config::parse_str;
 
 fn dir_with(files: &[&str]) -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();

@@ -131,7 +131,6 @@ pub enum MetaError {
     Resolve(String),
 }
 
-
 fn fetch_error(url: &str, message: impl std::fmt::Display) -> MetaError {
     MetaError::Fetch {
         url: url.to_string(),

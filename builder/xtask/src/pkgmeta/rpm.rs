@@ -808,7 +808,7 @@ pub fn generate(a: &RpmArgs) -> Result<Value, MetaError> {
     excluded.dedup();
     let set = PackageSet {
         schema: 1,
-        generated_by: "kernel-builder pkgmeta rpm",
+        generated_by: "cargo xtask pkgmeta rpm",
         arch: a.arch.clone(),
         repositories: repos,
         requested,

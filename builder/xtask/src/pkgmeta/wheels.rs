@@ -403,7 +403,7 @@ pub fn generate(a: &WheelArgs) -> Result<Value, MetaError> {
     wheels.dedup();
     Ok(serde_json::json!({
         "schema": 1,
-        "generated-by": "kernel-builder pkgmeta wheels",
+        "generated-by": "cargo xtask pkgmeta wheels",
         "index": a.index.trim_end_matches('/'),
         "python": a.python,
         "wheels": wheels,
@@ -516,7 +516,7 @@ pub fn generate_torch(a: &TorchWheelArgs) -> Result<Value, MetaError> {
     });
     Ok(serde_json::json!({
         "schema": 1,
-        "generated-by": "kernel-builder pkgmeta torch-wheels",
+        "generated-by": "cargo xtask pkgmeta torch-wheels",
         "index-base": a.index_base.trim_end_matches('/'),
         "python": a.python,
         "wheels": out,

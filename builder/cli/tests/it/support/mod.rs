@@ -1,9 +1,55 @@
-//! Helpers for the Hub upload tests: small fake kernel builds in a temporary directory, and a
-//! runner for `kernel-builder upload` pointed at a [`FakeHub`] on 127.0.0.1.
+//! What the test modules share: running the binary, the repository and its
+//! fixtures, the Python the heavy tests use ([`python`]), and for the Hub
+//! upload tests small fake kernel builds and a runner for `kernel-builder
+//! upload` pointed at a [`FakeHub`] on 127.0.0.1.
 
 #![allow(dead_code)]
 
 pub mod fake_hub;
+pub mod python;
+
+use std::process::Output;
+
+/// The `kernel-builder` binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_kernel-builder");
+
+/// A command running the binary under test.
+pub fn kb() -> Command {
+    Command::new(BIN)
+}
+
+/// A command running the binary under test in `cwd`.
+pub fn kb_in(cwd: &Path) -> Command {
+    let mut c = kb();
+    c.current_dir(cwd);
+    c
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the repository root")
+}
+
+/// A kernel under `builder/cli/tests/fixtures`.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// Assert that a command succeeded, showing its output when it did not.
+pub fn ok(o: Output) -> Output {
+    assert!(
+        o.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -251,4 +297,31 @@ pub fn run_env(hub: &FakeHub, dir: &Path, args: &[&str], env: &[(&str, &str)]) -
 
 pub fn kernel_dir(k: &Kernel) -> PathBuf {
     k.path().to_path_buf()
+}
+
+/// Run a command, failing the test if it has not finished within `secs`
+/// (a hang on a special file must fail, not block the suite).
+pub fn output_within(cmd: &mut Command, secs: u64) -> Output {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(secs) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not finish within {secs}s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Make a FIFO at `path`.
+pub fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
 }

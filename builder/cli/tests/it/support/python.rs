@@ -1,22 +1,11 @@
 //! The Python the heavier tests run with: `KB_PYTHON`, `KB_VENV/bin/python`,
 //! then the torch environments kernel-builder provisioned (what CI uses).
-//! Included with `#[path = "common/python.rs"] mod test_python;`.
-
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::process::Command;
 
 pub fn candidates() -> Vec<PathBuf> {
-    let mut c = Vec::new();
-    if let Some(p) = std::env::var_os("KB_PYTHON") {
-        c.push(PathBuf::from(p));
-    }
-    if let Some(v) = std::env::var_os("KB_VENV") {
-        c.push(PathBuf::from(v).join("bin/python"));
-    }
-    c.extend(kernel_builder::backends::toolchain::provisioned_pythons());
-    c
+    kb_core::pyenv::env_pythons()
 }
 
 /// The first candidate in which `import <imports>` succeeds.

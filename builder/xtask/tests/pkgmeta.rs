@@ -1,4 +1,4 @@
-//! The package-set metadata generators (`kernel-builder pkgmeta ...`) against
+//! The package-set metadata generators (`cargo xtask pkgmeta ...`) against
 //! fixture repositories that this test builds and serves on 127.0.0.1.
 //! No external network is used.
 
@@ -9,10 +9,17 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use kernel_builder::pkgmeta::sha256_hex;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_kernel-builder");
+const BIN: &str = env!("CARGO_BIN_EXE_xtask");
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 
 /// A minimal HTTP/1.1 file server: GET only, one request per connection.
 /// Dynamic pages can be added with `pages`; every request path is logged.
@@ -592,7 +599,7 @@ fn wheels_from_a_simple_index() {
 
 #[test]
 fn torch_wheels_follow_the_matrix() {
-    use kernel_builder::matrix::{Matrix, MatrixFramework};
+    use kb_core::matrix::{Matrix, MatrixFramework};
     let m = Matrix::get();
     let torch = m.torch.keys().last().unwrap().clone();
     let release = m.torch[&torch].release.clone();

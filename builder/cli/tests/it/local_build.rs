@@ -1,0 +1,229 @@
+//! The local backend end to end, no GPU needed (was `ci/local-build.sh`):
+//! development builds of `examples/relu` (copied to a temporary directory)
+//! that the real `kernels` loader accepts, ABI findings shown, development
+//! builds marked, failed and killed builds leave the previous variant
+//! intact, and rebuild timings. Needs the torch environment and the CUDA
+//! 13.2 wheels that `kernel-builder toolchain` provisions, and a C++
+//! compiler; `scripts/test.sh` runs it with `--ignored`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Instant;
+
+use sha2::Digest;
+
+use crate::support::{kb, python, repo};
+
+const CPU: &str = "torch215-cxx11-cpu-x86_64-linux";
+const CU: &str = "torch215-cxx11-cu132-x86_64-linux";
+
+/// A copy of examples/relu without build outputs.
+fn relu_copy(tmp: &Path) -> PathBuf {
+    let dest = tmp.join("relu");
+    let src = repo().join("examples/relu");
+    for entry in walkdir::WalkDir::new(&src) {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(&src).unwrap();
+        let first = rel.components().next().map(|c| c.as_os_str().to_owned());
+        if first.is_some_and(|f| f == "build" || f == ".kernel-builder") {
+            continue;
+        }
+        let to = dest.join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&to).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &to).unwrap();
+        }
+    }
+    dest
+}
+
+fn build(dir: &Path, variants: &[&str], extra: &[&str]) -> Output {
+    let mut c = kb();
+    c.args(["build", "--local"]).arg(dir);
+    for v in variants {
+        c.args(["--variant", v]);
+    }
+    c.args(extra).output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Every file under `build/` with its sha256.
+fn snapshot(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for e in walkdir::WalkDir::new(dir.join("build")) {
+        let e = e.unwrap();
+        if e.file_type().is_file() {
+            let bytes = std::fs::read(e.path()).unwrap();
+            let hex: String = sha2::Sha256::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            out.insert(e.path().display().to_string(), hex);
+        }
+    }
+    out
+}
+
+const LOADER_CHECK: &str = r#"
+import json, logging, sys, warnings
+from pathlib import Path
+import torch, kernels
+
+root = Path(sys.argv[1])
+records = []
+class Capture(logging.Handler):
+    def emit(self, record):
+        if record.levelno >= logging.WARNING:
+            records.append(record.getMessage())
+logging.getLogger().addHandler(Capture())
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    relu = kernels.get_local_kernel(root, backend="cpu")
+problems = [str(w.message) for w in caught] + records
+# A dirty kernel-builder checkout is reported by the loader, rightly.
+problems = [p for p in problems if "built from a dirty git tree" not in p]
+assert not problems, f"loading the CPU variant warned: {problems}"
+x = torch.randn(4096)
+assert torch.equal(relu.relu(x), torch.relu(x)), "relu differs from torch.relu"
+cuda = kernels.get_local_kernel(root, backend="cuda")
+name = json.loads((root / "build/torch215-cxx11-cu132-x86_64-linux/metadata.json").read_text())["id"]
+ops = [n for n in torch._C._dispatch_get_all_op_names() if n.startswith(name + "::")]
+assert ops, f"no ops registered under {name}"
+for v in ("torch215-cxx11-cpu-x86_64-linux", "torch215-cxx11-cu132-x86_64-linux"):
+    m = json.loads((root / f"build/{v}/metadata.json").read_text())
+    info = m["build-info"]
+    assert info["kind"] == "development" and info["compliant"] is False, info
+    assert m["digest"]["files"], "digest missing"
+print("loader ok")
+"#;
+
+#[test]
+#[ignore = "needs torch, the CUDA 13.2 wheels and a C++ compiler"]
+fn local_builds_load_rebuild_and_survive_failures() {
+    let py = python::with_imports("kernels, torch")
+        .expect("prerequisite missing: a Python with kernels and torch (set KB_VENV)");
+    let tmp = tempfile::tempdir().unwrap();
+    let relu = relu_copy(tmp.path());
+
+    // Clean build of both variants.
+    let t0 = Instant::now();
+    let out = build(&relu, &[CPU, CU], &[]);
+    let clean = t0.elapsed();
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(relu.join("build").join(CPU).is_dir() && relu.join("build").join(CU).is_dir());
+    assert!(
+        log.contains("ABI finding"),
+        "ABI findings are not shown:\n{log}"
+    );
+    assert!(
+        log.contains("GLIBC_2.3"),
+        "expected a GLIBC_2.3x finding:\n{log}"
+    );
+
+    // The kernels loader accepts both variants.
+    let o = Command::new(&py)
+        .arg("-c")
+        .arg(LOADER_CHECK)
+        .arg(&relu)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+
+    // A no-op rebuild.
+    let t0 = Instant::now();
+    let out = build(&relu, &[CPU, CU], &[]);
+    let noop = t0.elapsed();
+    assert!(out.status.success());
+    assert_eq!(
+        text(&out).matches("up to date").count(),
+        2,
+        "{}",
+        text(&out)
+    );
+
+    // Touching one source recompiles only that file.
+    let cpp = relu.join("relu_cpu/relu_cpu.cpp");
+    let src = std::fs::read(&cpp).unwrap();
+    std::fs::write(&cpp, &src).unwrap();
+    let t0 = Instant::now();
+    let out = build(&relu, &[CPU], &["-L"]);
+    let onefile = t0.elapsed();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        text(&out).matches("Building CXX object").count(),
+        1,
+        "{}",
+        text(&out)
+    );
+
+    // A compile error fails that variant only and keeps the previous build.
+    let work = tempfile::tempdir().unwrap();
+    let bad = relu_copy(work.path());
+    let toml = std::fs::read_to_string(bad.join("build.toml")).unwrap();
+    let toml = toml.replacen(
+        "src = [\"relu_cuda/relu.cu\"]",
+        "src = [\"relu_cuda/relu.cu\"]\ncuda-capabilities = [\"8.0\"]",
+        1,
+    );
+    std::fs::write(bad.join("build.toml"), toml).unwrap();
+    assert!(build(&bad, &[CPU, CU], &[]).status.success());
+    let before = snapshot(&bad);
+    let mut broken = std::fs::read_to_string(bad.join("relu_cpu/relu_cpu.cpp")).unwrap();
+    broken.push_str("this is not C++;\n");
+    std::fs::write(bad.join("relu_cpu/relu_cpu.cpp"), broken).unwrap();
+    let out = build(&bad, &[CPU, CU], &[]);
+    let log = text(&out);
+    assert!(!out.status.success(), "a compile error must fail the build");
+    assert!(
+        log.contains("does not name a type") || log.contains("expected"),
+        "the compiler's message is not shown:\n{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains(CU) && l.contains("up to date")),
+        "the other variant should be untouched:\n{log}"
+    );
+    assert_eq!(
+        snapshot(&bad),
+        before,
+        "build/ changed after a failed build"
+    );
+
+    // A killed build keeps the previous build.
+    let mut child = kb()
+        .args(["build", "--local", "--variant", CPU])
+        .arg(&bad)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        snapshot(&bad),
+        before,
+        "build/ changed after a killed build"
+    );
+
+    eprintln!(
+        "timings: clean {:.2}s, no-op {:.2}s, one-file change {:.2}s",
+        clean.as_secs_f64(),
+        noop.as_secs_f64(),
+        onefile.as_secs_f64()
+    );
+    assert!(
+        noop.as_secs_f64() <= 0.02 * clean.as_secs_f64(),
+        "no-op rebuild exceeds 2% of the clean build"
+    );
+}
