@@ -388,3 +388,102 @@ pub fn fill_card(kernel_dir: &Path, output: Option<&Path>) -> Result<CardReport>
         warnings: card.warnings,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, rel: &str, text: &str) {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    #[test]
+    fn surface_without_layers() {
+        let d = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            "pkg/__init__.py",
+            "from ._ops import ops\n__all__ = ['relu', 'gelu']\n",
+        );
+        let s = package_surface(&d.path().join("pkg"), d.path()).unwrap();
+        assert_eq!(s.functions, vec!["relu", "gelu"]);
+        assert!(s.layers.is_empty());
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn surface_with_layers_package_and_reexports() {
+        let d = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            "pkg/__init__.py",
+            "from . import layers\nfrom .ops import relu\n__all__ = ['relu', 'layers']\n",
+        );
+        write(
+            d.path(),
+            "pkg/layers/__init__.py",
+            "from .norm import RMSNorm as FastRMSNorm, helper\nfrom .act import *\n\nclass SiluAndMul(nn.Module):\n    pass\n",
+        );
+        write(
+            d.path(),
+            "pkg/layers/norm.py",
+            "class RMSNorm:\n    pass\ndef helper(): pass\n",
+        );
+        write(
+            d.path(),
+            "pkg/layers/act.py",
+            "class Gelu: pass\nclass _Hidden: pass\n",
+        );
+        let s = package_surface(&d.path().join("pkg"), d.path()).unwrap();
+        assert_eq!(s.functions, vec!["relu"]);
+        assert_eq!(s.layers, vec!["SiluAndMul", "FastRMSNorm", "Gelu"]);
+    }
+
+    #[test]
+    fn layers_not_exported_warns() {
+        let d = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            "pkg/__init__.py",
+            "from . import layers\n__all__ = ['f']\n",
+        );
+        write(d.path(), "pkg/layers.py", "class L: pass\n");
+        let s = package_surface(&d.path().join("pkg"), d.path()).unwrap();
+        assert!(s.layers.is_empty());
+        assert!(
+            s.warnings[0].contains("does not list it"),
+            "{:?}",
+            s.warnings
+        );
+    }
+
+    #[test]
+    fn no_all_falls_back_to_public_functions() {
+        let d = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            "pkg/__init__.py",
+            "from .ops import fused_add, _internal\ndef relu(x): ...\ndef _helper(): ...\n",
+        );
+        let s = package_surface(&d.path().join("pkg"), d.path()).unwrap();
+        assert_eq!(s.functions, vec!["relu", "fused_add"]);
+        assert!(s.warnings[0].contains("no `__all__`"));
+    }
+
+    #[test]
+    fn syntax_error_names_file_and_position() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "pkg/__init__.py", "__all__ = ['a',\n");
+        let e = package_surface(&d.path().join("pkg"), d.path()).unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("pkg/__init__.py:1:11"), "{msg}");
+    }
+
+    #[test]
+    fn hub_licenses() {
+        assert_eq!(hub_license("Apache-2.0"), "apache-2.0");
+        assert_eq!(hub_license("MIT OR Apache-2.0"), "other");
+    }
+}
