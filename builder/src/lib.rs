@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clidoc;
 pub mod commands;
 pub mod config;
+pub mod depends;
 pub mod doctor;
 pub mod hub;
 pub mod init;

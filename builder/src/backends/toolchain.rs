@@ -36,10 +36,34 @@ pub struct TorchEnv {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct CudaToolkit {
+    /// Layout of this record; a cached toolkit of another layout is reinstalled.
+    pub layout: u32,
     pub version: String,
     pub nvcc: PathBuf,
+    /// Runtime, CCCL and math-library headers (cuBLAS, cuSPARSE, ...).
     pub include_dirs: Vec<PathBuf>,
+    /// Directories holding the toolkit's shared libraries.
+    pub library_dirs: Vec<PathBuf>,
     pub cudart: PathBuf,
+}
+
+/// Current `CudaToolkit::layout`: 2 added the math libraries.
+const CUDA_LAYOUT: u32 = 2;
+
+/// Components of a CUDA toolkit: the compiler and runtime, plus the
+/// math-library headers Torch's CUDA headers include (`ATen/cuda/CUDAContext.h`
+/// includes cuSPARSE, cuBLAS/cuBLASLt and cuSOLVER; kernels use cuRAND, cuFFT
+/// and NVTX). These are the extras of NVIDIA's `cuda-toolkit` meta-package,
+/// which pins every component to the release (`cuda-toolkit==13.2.*`); `crt`
+/// and `nvvm` are separate wheels from CUDA 13 on.
+fn cuda_extras(major: u64) -> Vec<&'static str> {
+    let mut extras = vec![
+        "nvcc", "cudart", "cccl", "cublas", "cusparse", "cusolver", "curand", "cufft", "nvtx",
+    ];
+    if major >= 13 {
+        extras.extend(["crt", "nvvm"]);
+    }
+    extras
 }
 
 const ENV_MARKER: &str = ".kernel-builder-env.json";
@@ -233,6 +257,52 @@ pub fn torch_env(version: &Version, log: &Path) -> Result<TorchEnv> {
     Ok(env)
 }
 
+/// Make `apache-tvm-ffi==<version>.*` importable in `env` (installed from
+/// PyPI into kernel-builder's own environments; an interpreter chosen with
+/// KERNEL_BUILDER_PYTHON must have it already).
+pub fn ensure_tvm_ffi(env: &TorchEnv, version: &Version, log: &Path) -> Result<String> {
+    let probe = || -> Option<String> {
+        let out = Command::new(&env.python)
+            .args(["-c", "import tvm_ffi; print(tvm_ffi.__version__)"])
+            .output()
+            .ok()?;
+        let v = String::from_utf8(out.stdout).ok()?.trim().to_string();
+        let mm: Vec<&str> = v.split('.').take(2).collect();
+        (out.status.success() && mm.join(".") == version.major_minor().to_string()).then_some(v)
+    };
+    if let Some(v) = probe() {
+        return Ok(v);
+    }
+    let spec = format!("apache-tvm-ffi=={}.*", version.major_minor());
+    if std::env::var_os("KERNEL_BUILDER_PYTHON").is_some() {
+        bail!(
+            "KERNEL_BUILDER_PYTHON={} has no tvm-ffi {}; install it there (`pip install '{spec}'`)",
+            env.python.display(),
+            version.major_minor()
+        );
+    }
+    run_logged(
+        Command::new(&env.python).args([
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--progress-bar",
+            "off",
+            &spec,
+        ]),
+        log,
+        &format!("installing {spec} from PyPI"),
+    )?;
+    probe().ok_or_else(|| {
+        anyhow!(
+            "{} still has no tvm-ffi {} after installing {spec}",
+            env.python.display(),
+            version.major_minor()
+        )
+    })
+}
+
 /// Interpreters of the torch environments `torch_env` has provisioned in the
 /// cache, newest torch first.
 pub fn provisioned_pythons() -> Vec<PathBuf> {
@@ -256,31 +326,14 @@ pub fn provisioned_pythons() -> Vec<PathBuf> {
     envs.into_iter().rev().map(|(_, python)| python).collect()
 }
 
-/// PyPI packages that make up CUDA toolkit `version`.
+/// The PyPI requirement that makes up CUDA toolkit `version`.
 fn cuda_packages(version: &Version) -> Vec<String> {
-    let mm = version.major_minor();
-    if version.0.first().copied().unwrap_or(0) >= 13 {
-        [
-            "nvidia-cuda-nvcc",
-            "nvidia-cuda-cccl",
-            "nvidia-cuda-runtime",
-            "nvidia-nvvm",
-            "nvidia-cuda-crt",
-        ]
-        .iter()
-        .map(|p| format!("{p}=={mm}.*"))
-        .collect()
-    } else {
-        let major = version.0[0];
-        [
-            "nvidia-cuda-nvcc",
-            "nvidia-cuda-cccl",
-            "nvidia-cuda-runtime",
-        ]
-        .iter()
-        .map(|p| format!("{p}-cu{major}=={mm}.*"))
-        .collect()
-    }
+    let major = version.0.first().copied().unwrap_or(0);
+    vec![format!(
+        "cuda-toolkit[{}]=={}.*",
+        cuda_extras(major).join(","),
+        version.major_minor()
+    )]
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
@@ -301,7 +354,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
     }
 }
 
-/// Locate nvcc, headers and the CUDA runtime in an installed wheel tree.
+/// Locate nvcc, headers, libraries and the CUDA runtime in an installed
+/// wheel tree. CUDA 13 wheels share one `nvidia/cu13/{bin,include,lib}`
+/// tree (CCCL under `include/cccl`); CUDA 12 wheels have one tree per
+/// component (`nvidia/cublas/include`, `nvidia/cuda_runtime/lib`, ...).
 pub fn locate_cuda(dir: &Path, version: &str) -> Result<CudaToolkit> {
     let mut files = Vec::new();
     walk(dir, &mut files, 0);
@@ -322,10 +378,18 @@ pub fn locate_cuda(dir: &Path, version: &str) -> Result<CudaToolkit> {
         })
         .cloned()
         .ok_or_else(|| anyhow!("no libcudart.so.* under {}", dir.display()))?;
+    // `<component>/include` and `<component>/lib` directly below `nvidia/`.
+    let component_dir = |p: &Path, leaf: &str| -> Option<PathBuf> {
+        let rel = p.strip_prefix(dir).ok()?;
+        let parts: Vec<_> = rel.components().collect();
+        let i = parts.iter().position(|c| c.as_os_str() == "nvidia")?;
+        (parts.len() > i + 3 && parts[i + 2].as_os_str() == leaf)
+            .then(|| dir.join(parts[..i + 3].iter().collect::<PathBuf>()))
+    };
     let mut include_dirs: Vec<PathBuf> = files
         .iter()
-        .filter(|p| p.file_name().is_some_and(|n| n == "cuda_runtime.h"))
-        .filter_map(|p| p.parent().map(Path::to_path_buf))
+        .filter(|p| p.extension().is_some_and(|x| x == "h"))
+        .filter_map(|p| component_dir(p, "include"))
         .collect();
     let cccl: Vec<PathBuf> = files
         .iter()
@@ -338,10 +402,25 @@ pub fn locate_cuda(dir: &Path, version: &str) -> Result<CudaToolkit> {
     include_dirs.extend(cccl);
     include_dirs.sort();
     include_dirs.dedup();
+    let mut library_dirs: Vec<PathBuf> = files
+        .iter()
+        .filter(|p| p.to_string_lossy().contains(".so"))
+        .filter_map(|p| component_dir(p, "lib"))
+        .collect();
+    library_dirs.sort();
+    library_dirs.dedup();
+    if !include_dirs
+        .iter()
+        .any(|d| d.join("cuda_runtime.h").is_file())
+    {
+        bail!("no include/cuda_runtime.h under {}", dir.display());
+    }
     Ok(CudaToolkit {
+        layout: CUDA_LAYOUT,
         version: version.to_string(),
         nvcc,
         include_dirs,
+        library_dirs,
         cudart,
     })
 }
@@ -354,7 +433,7 @@ pub fn cuda_toolkit(version: &Version, python: &Path, log: &Path) -> Result<Cuda
     let marker = dir.join(ENV_MARKER);
     if let Ok(text) = std::fs::read_to_string(&marker) {
         if let Ok(tk) = serde_json::from_str::<CudaToolkit>(&text) {
-            if tk.nvcc.exists() {
+            if tk.layout == CUDA_LAYOUT && tk.nvcc.exists() {
                 return Ok(tk);
             }
         }
@@ -381,6 +460,118 @@ pub fn cuda_toolkit(version: &Version, python: &Path, log: &Path) -> Result<Cuda
     let tk = locate_cuda(&dir, &version.to_string())?;
     std::fs::write(&marker, serde_json::to_string_pretty(&tk)?)?;
     Ok(tk)
+}
+
+/// The root of dependency `name` (data/depends.toml) for a variant with
+/// `toolkit`, downloaded once into the cache and verified against the pinned
+/// hash (the same hash the Nix layer's fixed-output derivation uses).
+/// Downloads and unpacking use `python`'s standard library (system CA store,
+/// tarfile's `data` filter: no links or paths out of the tree).
+pub fn dependency(
+    name: &str,
+    dep: &crate::depends::Dependency,
+    toolkit: Option<&Version>,
+    python: &Path,
+    log: &Path,
+) -> Result<PathBuf> {
+    use crate::depends::{file_sha256, nar_hash, FetchKind};
+    let how = dep.how_to_provide(name);
+    let fetch = dep.fetch_for(toolkit).ok_or_else(|| {
+        anyhow!(
+            "`{name}` has no source for toolkit {}; {how}",
+            toolkit.map(|t| t.to_string()).unwrap_or_default()
+        )
+    })?;
+    let hash = fetch
+        .pinned_hash()
+        .map_err(|why| anyhow!("`{name}` cannot be downloaded and verified: {why}; {how}"))?;
+    let tag: String = hash
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .skip(if hash.starts_with("sha256-") { 6 } else { 0 })
+        .take(16)
+        .collect();
+    let version = dep.version.as_deref().unwrap_or("0");
+    let base = cache_dir().join("deps");
+    let dir = base.join(format!("{name}-{version}-{tag}"));
+    let marker = dir.join(ENV_MARKER);
+    let root_of = |d: &Path| match &fetch.root {
+        Some(r) => d.join(r),
+        None => d.to_path_buf(),
+    };
+    if std::fs::read_to_string(&marker).is_ok_and(|m| m.trim() == hash) {
+        return Ok(root_of(&dir));
+    }
+    std::fs::create_dir_all(&base)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}-"))
+        .tempdir_in(&base)?;
+    let file = tmp.path().join("download");
+    const GET: &str = "import shutil, sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=60) as r, open(sys.argv[2], 'wb') as f:
+    shutil.copyfileobj(r, f)";
+    run_logged(
+        Command::new(python)
+            .args(["-c", GET, &fetch.url])
+            .arg(&file),
+        log,
+        &format!("downloading {name} from {}", fetch.url),
+    )?;
+    let tree = tmp.path().join("tree");
+    const UNPACK: &str = "import sys, tarfile, zipfile
+src, dest = sys.argv[1], sys.argv[2]
+if zipfile.is_zipfile(src):
+    zipfile.ZipFile(src).extractall(dest)
+else:
+    with tarfile.open(src) as t:
+        t.extractall(dest, filter='data')";
+    match fetch.kind {
+        FetchKind::Wheel => {
+            let got = file_sha256(&file)?;
+            if got != hash {
+                bail!(
+                    "{} has sha256 {got}, data/depends.toml pins {hash} for `{name}`; not used",
+                    fetch.url
+                );
+            }
+            run_logged(
+                Command::new(python)
+                    .args(["-c", UNPACK])
+                    .arg(&file)
+                    .arg(&tree),
+                log,
+                &format!("unpacking {name}"),
+            )?;
+        }
+        FetchKind::Archive => {
+            let raw = tmp.path().join("raw");
+            run_logged(
+                Command::new(python)
+                    .args(["-c", UNPACK])
+                    .arg(&file)
+                    .arg(&raw),
+                log,
+                &format!("unpacking {name}"),
+            )?;
+            // Like fetchzip: strip the single top-level directory.
+            let entries: Vec<PathBuf> = std::fs::read_dir(&raw)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            let top = match entries.as_slice() {
+                [one] if one.is_dir() => one.clone(),
+                _ => raw.clone(),
+            };
+            let got = nar_hash(&top)?;
+            if got != hash {
+                bail!("{} unpacks to a tree with hash {got}, data/depends.toml pins {hash} for `{name}`; not used", fetch.url);
+            }
+            std::fs::rename(&top, &tree)?;
+        }
+    }
+    std::fs::write(tree.join(ENV_MARKER), &hash)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&tree, &dir).with_context(|| format!("installing {}", dir.display()))?;
+    Ok(root_of(&dir))
 }
 
 /// First line of `<tool> --version`.
@@ -447,33 +638,96 @@ mod tests {
     #[test]
     fn cuda_package_names() {
         assert_eq!(
-            cuda_packages(&"13.2".parse().unwrap())[0],
-            "nvidia-cuda-nvcc==13.2.*"
+            cuda_packages(&"13.2".parse().unwrap()),
+            ["cuda-toolkit[nvcc,cudart,cccl,cublas,cusparse,cusolver,curand,cufft,nvtx,crt,nvvm]==13.2.*"]
         );
         assert_eq!(
-            cuda_packages(&"12.6".parse().unwrap())[0],
-            "nvidia-cuda-nvcc-cu12==12.6.*"
+            cuda_packages(&"12.6".parse().unwrap()),
+            ["cuda-toolkit[nvcc,cudart,cccl,cublas,cusparse,cusolver,curand,cufft,nvtx]==12.6.*"]
         );
     }
 
-    #[test]
-    fn locate_cuda_in_wheel_layouts() {
-        let d = tempfile::tempdir().unwrap();
-        for f in [
-            "nvidia/cu13/bin/nvcc",
-            "nvidia/cu13/include/cuda_runtime.h",
-            "nvidia/cu13/include/cccl/cuda/std/x",
-            "nvidia/cu13/lib/libcudart.so.13",
-        ] {
-            let p = d.path().join(f);
+    fn touch(root: &Path, files: &[&str]) {
+        for f in files {
+            let p = root.join(f);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, "").unwrap();
         }
+    }
+
+    #[test]
+    fn locate_cuda_13_layout() {
+        let d = tempfile::tempdir().unwrap();
+        touch(
+            d.path(),
+            &[
+                "nvidia/cu13/bin/nvcc",
+                "nvidia/cu13/include/cuda_runtime.h",
+                "nvidia/cu13/include/cusparse.h",
+                "nvidia/cu13/include/cccl/cuda/std/x.h",
+                "nvidia/cu13/lib/libcudart.so.13",
+                "nvidia/cu13/lib/libcublas.so.13",
+            ],
+        );
         let tk = locate_cuda(d.path(), "13.2").unwrap();
         assert!(tk.nvcc.ends_with("nvidia/cu13/bin/nvcc"));
         assert!(tk.cudart.ends_with("libcudart.so.13"));
-        assert_eq!(tk.include_dirs.len(), 2);
+        let rel = |v: &[PathBuf]| -> Vec<String> {
+            v.iter()
+                .map(|p| p.strip_prefix(d.path()).unwrap().display().to_string())
+                .collect()
+        };
+        assert_eq!(
+            rel(&tk.include_dirs),
+            ["nvidia/cu13/include", "nvidia/cu13/include/cccl"]
+        );
+        assert_eq!(rel(&tk.library_dirs), ["nvidia/cu13/lib"]);
         assert!(locate_cuda(&d.path().join("nvidia/cu13/include"), "13.2").is_err());
+    }
+
+    #[test]
+    fn locate_cuda_12_layout() {
+        let d = tempfile::tempdir().unwrap();
+        touch(
+            d.path(),
+            &[
+                "nvidia/cuda_nvcc/bin/nvcc",
+                "nvidia/cuda_runtime/include/cuda_runtime.h",
+                "nvidia/cuda_runtime/lib/libcudart.so.12",
+                "nvidia/cuda_cccl/include/cub/cub.cuh",
+                "nvidia/cuda_cccl/include/cuda/std/version.h",
+                "nvidia/cublas/include/cublas_v2.h",
+                "nvidia/cublas/lib/libcublas.so.12",
+                "nvidia/cusparse/include/cusparse.h",
+                "nvidia/cusparse/lib/libcusparse.so.12",
+            ],
+        );
+        let tk = locate_cuda(d.path(), "12.6").unwrap();
+        let rel = |v: &[PathBuf]| -> Vec<String> {
+            v.iter()
+                .map(|p| p.strip_prefix(d.path()).unwrap().display().to_string())
+                .collect()
+        };
+        assert_eq!(
+            rel(&tk.include_dirs),
+            [
+                "nvidia/cublas/include",
+                "nvidia/cuda_cccl/include",
+                "nvidia/cuda_runtime/include",
+                "nvidia/cusparse/include"
+            ]
+        );
+        assert_eq!(
+            rel(&tk.library_dirs),
+            [
+                "nvidia/cublas/lib",
+                "nvidia/cuda_runtime/lib",
+                "nvidia/cusparse/lib"
+            ]
+        );
+        // Without the runtime headers the tree is not a toolkit.
+        std::fs::remove_file(d.path().join("nvidia/cuda_runtime/include/cuda_runtime.h")).unwrap();
+        assert!(locate_cuda(d.path(), "12.6").is_err());
     }
 
     #[test]
