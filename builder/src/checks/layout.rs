@@ -396,6 +396,15 @@ pub fn check_variant_layout(dir: &Path, python_name: Option<&str>) -> VariantLay
                 "missing: without it Python code cannot build op names with add_op_namespace_prefix",
             )),
             Err(_) => issues.push(Issue::error(Some("_ops.py"), "missing")),
+            Ok(src) if tvm => {
+                // tvm-ffi: `ops` is the module tvm_ffi.load_module opens.
+                if !(src.contains("tvm_ffi.load_module") && src.contains(&format!("\"{id}.so\""))) {
+                    issues.push(Issue::error(
+                        Some("_ops.py"),
+                        format!("does not load `{id}.so` with `tvm_ffi.load_module` (the `id` in metadata.json)"),
+                    ));
+                }
+            }
             Ok(src) => {
                 let spaces = torch_ops_namespaces(&src);
                 if !spaces.contains(id) {
