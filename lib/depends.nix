@@ -16,11 +16,15 @@
 }:
 let
   data = builtins.fromTOML (builtins.readFile ../data/depends.toml);
+  # builtins only: this file is also evaluated with minimal `lib` stubs.
   toolkitMM =
     if (variant.toolkit or null) == null then
       null
     else
-      lib.versions.majorMinor variant.toolkit;
+      let
+        parts = builtins.splitVersion variant.toolkit;
+      in
+      "${builtins.elemAt parts 0}.${builtins.elemAt parts 1}";
   fetchFor =
     name: dep:
     let
@@ -55,7 +59,9 @@ let
       pkgs.fetchzip {
         inherit (f) url hash;
       };
-  kernelDeps = lib.unique (lib.concatMap (k: k.depends or [ ]) (variant.kernels or [ ]));
+  kernelDeps = builtins.foldl' (acc: d: if builtins.elem d acc then acc else acc ++ [ d ]) [ ] (
+    builtins.concatLists (map (k: k.depends or [ ]) (variant.kernels or [ ]))
+  );
   external = builtins.filter (
     n:
     let
