@@ -424,19 +424,6 @@ pub fn check_url(s: &str) -> Result<(), String> {
     }
 }
 
-/// Known `depends` entries and the backends they apply to (None = any).
-pub const KNOWN_DEPENDS: &[(&str, Option<Backend>)] = &[
-    ("torch", None),
-    ("cutlass_2_10", Some(Backend::Cuda)),
-    ("cutlass_3_5", Some(Backend::Cuda)),
-    ("cutlass_3_6", Some(Backend::Cuda)),
-    ("cutlass_3_8", Some(Backend::Cuda)),
-    ("cutlass_3_9", Some(Backend::Cuda)),
-    ("cutlass_4_0", Some(Backend::Cuda)),
-    ("sycl_tla", Some(Backend::Xpu)),
-    ("metal-cpp", Some(Backend::Metal)),
-];
-
 /// Python dependencies the loader accepts: general ones and per backend.
 pub const GENERAL_PYTHON_DEPENDS: &[&str] = &["einops", "helion", "tvm-ffi"];
 pub fn backend_python_depends(backend: Backend) -> &'static [&'static str] {
