@@ -32,4 +32,9 @@ for script in ci/setup.sh ci/python.sh ci/local-build.sh ci/examples.sh ci/autho
     bash "$script"
   fi
 done
+# A report (timings never fail it; a failing build does): kernel-builder
+# against torch.utils.cpp_extension on examples/relu, one repetition (about
+# 4 min on a quiet 2-core machine). By hand: scripts/bench-build.sh --reps 5.
+echo "== benchmark: build speed against torch.utils.cpp_extension (report)"
+scripts/bench-build.sh --reps 1
 echo "all checks passed"
