@@ -411,7 +411,7 @@ fn build_and_upload(a: BuildAndUploadArgs) -> CmdResult {
 }
 
 /// Build with Nix when it is usable and the kernel has a flake; otherwise (or
-/// with `--local`) make a development build with the host toolchain, saying why.
+/// with `--local`) build with the host toolchain, saying why.
 fn build(a: &BuildArgs) -> CmdResult {
     let code = build_variants(a)?;
     // The card is filled into build/CARD.md (uploaded as the Hub README).
@@ -451,7 +451,7 @@ fn build_variants(a: &BuildArgs) -> CmdResult {
     match nix::nix_available() {
         Ok(_) if has_flake => nix::build(a),
         Ok(_) => {
-            eprintln!("note: this kernel has no flake.nix (`kernel-builder init` writes one); making a development build with the host toolchain");
+            eprintln!("note: this kernel has no flake.nix (`kernel-builder init` writes one); building with the host toolchain");
             local::build(a)
         }
         Err(problem) => {
@@ -461,7 +461,7 @@ fn build_variants(a: &BuildArgs) -> CmdResult {
             for line in why.lines().skip(1) {
                 eprintln!("  {}", line.trim());
             }
-            eprintln!("note: making a development build with the host toolchain (not Hub-compliant); pass --local to skip this check");
+            eprintln!("note: building with the host toolchain (Hub compliance is checked per variant); pass --local to skip this check");
             local::build(a)
         }
     }

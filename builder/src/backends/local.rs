@@ -1,6 +1,8 @@
 //! The local backend: builds variants with the host compiler and a toolchain
-//! provisioned from PyPI. These are development builds: they are recorded as
-//! such in `metadata.json` and never passed off as Hub-compliant.
+//! provisioned from PyPI. The glibc compatibility layer (`glibc_compat`) keeps
+//! the modules within manylinux_2_28; whether a variant is Hub-compliant is
+//! measured after the build (`checks::compliance`) and recorded in
+//! `metadata.json` `build-info`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -12,7 +14,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::json;
 
+use super::glibc_compat::{self, CompatPlan};
 use super::toolchain::{self, CudaToolkit, TorchEnv};
+use crate::checks::compliance::{self, Evidence, Loader};
 use crate::checks::verify::{Probe, Status as VerifyStatus};
 use crate::cli::BuildArgs;
 use crate::commands::{compute_plan, load_config, CmdResult, Failure};
@@ -30,6 +34,8 @@ pub enum Status {
     Built {
         compiled: bool,
         abi_findings: Vec<String>,
+        /// Why the variant is not Hub-compliant; empty: it is.
+        noncompliant: Vec<String>,
     },
     UpToDate,
     Failed(String),
@@ -85,6 +91,8 @@ struct Ctx<'a> {
     args: &'a BuildArgs,
     /// Loader probes per interpreter: one Python start per build, not per variant.
     probes: std::sync::Mutex<BTreeMap<PathBuf, std::result::Result<Probe, String>>>,
+    /// The glibc compatibility plan of this host (read once per build).
+    compat: std::sync::OnceLock<std::result::Result<CompatPlan, String>>,
 }
 
 impl Ctx<'_> {
@@ -97,6 +105,17 @@ impl Ctx<'_> {
         entry
             .clone()
             .map_err(|e| anyhow!("probing {} for the get_kernel check: {e}", python.display()))
+    }
+
+    fn compat_plan(&self) -> Result<&CompatPlan> {
+        self.compat
+            .get_or_init(|| {
+                let cxx = glibc_compat::host_cxx()
+                    .ok_or_else(|| "no C++ compiler (c++/g++) on PATH".to_string())?;
+                glibc_compat::host_plan(&cxx, compliance::MANYLINUX).map_err(|e| format!("{e:#}"))
+            })
+            .as_ref()
+            .map_err(|e| anyhow!("glibc compatibility: {e}"))
     }
 }
 
@@ -148,6 +167,7 @@ pub fn build(args: &BuildArgs) -> CmdResult {
         git,
         args,
         probes: Default::default(),
+        compat: Default::default(),
     };
 
     let mp = MultiProgress::new();
@@ -266,15 +286,16 @@ fn print_summary(results: &[VariantResult]) {
         let (status, notes) = match &r.status {
             Status::Built {
                 compiled,
-                abi_findings,
+                noncompliant,
+                ..
             } => {
-                let mut n =
-                    vec!["development build (host toolchain): not Hub-compliant".to_string()];
+                let mut n = if noncompliant.is_empty() {
+                    vec!["Hub-compliant".to_string()]
+                } else {
+                    vec![format!("NOT Hub-compliant: {}", noncompliant.join("; "))]
+                };
                 if !compiled {
                     n.push("no compile work".into());
-                }
-                if !abi_findings.is_empty() {
-                    n.push(format!("{} ABI finding(s)", abi_findings.len()));
                 }
                 ("built", n.join("; "))
             }
@@ -405,31 +426,58 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &ProgressBar, log: &Path) -> Result
 
     let mut compiled = false;
     let mut so_path = None;
+    let cmake_dir = work.join("cmake");
+    // glibc compatibility: the header and source are always written (empty
+    // with --no-glibc-compat), so toggling it recompiles without reconfiguring.
+    let compat = if pyproject::is_native(v) && !ctx.args.no_glibc_compat {
+        Some(ctx.compat_plan()?)
+    } else {
+        None
+    };
+    let compat_dir = work.join(glibc_compat::DIR);
+    if cuda.is_some() && compat_dir.to_string_lossy().contains(',') {
+        bail!(
+            "the path {} contains a comma, which nvcc's -Xcompiler cannot pass on; move the kernel to a path without commas",
+            compat_dir.display()
+        );
+    }
     if pyproject::is_native(v) {
-        let cmake_dir = work.join("cmake");
-        let reconfigure =
-            !cmake_dir.join("CMakeCache.txt").exists() || !cmake_dir.join("build.ninja").exists();
+        let (header, source) = match compat {
+            Some(p) => (p.header(), p.source()),
+            None => glibc_compat::disabled_files(),
+        };
+        glibc_compat::write_files(&compat_dir, &header, &source)?;
+    }
+    if pyproject::is_native(v) {
+        let mut cmd = Command::new(&env.cmake);
+        cmd.arg("-S").arg(&project).arg("-B").arg(&cmake_dir).args([
+            "-G",
+            "Ninja",
+            "-DCMAKE_BUILD_TYPE=Release",
+        ]);
+        cmd.arg(format!("-DCMAKE_MAKE_PROGRAM={}", env.ninja.display()));
+        cmd.arg(format!("-DPython3_EXECUTABLE={}", env.python.display()));
+        cmd.arg(format!("-DKB_GLIBC_COMPAT_DIR={}", compat_dir.display()));
+        if let Some(tk) = &cuda {
+            cmd.arg(format!("-DKB_NVCC={}", tk.nvcc.display()));
+            cmd.arg(format!("-DKB_CUDART={}", tk.cudart.display()));
+            let incs: Vec<String> = tk
+                .include_dirs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            cmd.arg(format!("-DKB_CUDA_INCLUDE_DIRS={}", incs.join(";")));
+        }
+        // Configure again when the arguments changed (e.g. a new toolkit).
+        let args_file = work.join("configure-args");
+        let args_now = format!("{cmd:?}");
+        let reconfigure = !cmake_dir.join("CMakeCache.txt").exists()
+            || !cmake_dir.join("build.ninja").exists()
+            || std::fs::read_to_string(&args_file).ok().as_deref() != Some(args_now.as_str());
         if reconfigure {
             pb.set_message("configuring");
-            let mut cmd = Command::new(&env.cmake);
-            cmd.arg("-S").arg(&project).arg("-B").arg(&cmake_dir).args([
-                "-G",
-                "Ninja",
-                "-DCMAKE_BUILD_TYPE=Release",
-            ]);
-            cmd.arg(format!("-DCMAKE_MAKE_PROGRAM={}", env.ninja.display()));
-            cmd.arg(format!("-DPython3_EXECUTABLE={}", env.python.display()));
-            if let Some(tk) = &cuda {
-                cmd.arg(format!("-DKB_NVCC={}", tk.nvcc.display()));
-                cmd.arg(format!("-DKB_CUDART={}", tk.cudart.display()));
-                let incs: Vec<String> = tk
-                    .include_dirs
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect();
-                cmd.arg(format!("-DKB_CUDA_INCLUDE_DIRS={}", incs.join(";")));
-            }
             run(&mut cmd, log, echo, "CMake configure")?;
+            std::fs::write(&args_file, &args_now)?;
         }
         pb.set_message("compiling");
         let mut cmd = Command::new(&env.ninja);
@@ -483,19 +531,22 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &ProgressBar, log: &Path) -> Result
         return Ok(Status::UpToDate);
     }
 
-    // Checks: ABI findings are warnings for development builds; layout and
-    // loader failures fail the variant.
-    metadata["build-info"]["toolchain"] = toolchain_info(&env, cuda.as_ref());
+    // Checks: layout and loader failures fail the variant; ABI findings, a
+    // loader check this host cannot run and a toolchain that differs from the
+    // plan make it non-compliant.
+    let toolchain = toolchain_info(&env, cuda.as_ref());
     pb.set_message("checking");
-    let abi_findings = abi_findings(&stage, v);
+    let abi_findings = match compliance::abi_findings(&stage) {
+        Ok(f) => Ok(explain_findings(
+            &f, compat, &env.ninja, &cmake_dir, &ctx.root,
+        )),
+        Err(e) => Err(e),
+    };
     let probe = ctx.probe(&env.python)?;
     let verified = crate::checks::verify::verify_variant(&stage, &env.python, &probe, None, false);
-    match verified.status {
-        VerifyStatus::Ok => {}
-        VerifyStatus::Skipped => {
-            metadata["build-info"]["get-kernel-check"] =
-                json!(format!("skipped: {}", verified.reason.unwrap_or_default()));
-        }
+    let loader = match verified.status {
+        VerifyStatus::Ok => Loader::Passed,
+        VerifyStatus::Skipped => Loader::NotRun(verified.reason.clone().unwrap_or_default()),
         VerifyStatus::Failed => {
             let mut msg = format!(
                 "get_kernel check failed: {}",
@@ -509,15 +560,45 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &ProgressBar, log: &Path) -> Result
             }
             bail!(msg);
         }
-    }
+    };
     remove_bytecode(&stage)?;
-    metadata["build-info"]["abi-findings"] = json!(abi_findings);
-    write_metadata(&stage, &metadata)?;
     let digest = digest(&stage)?;
     metadata["digest"] =
         crate::checks::hash::digest_json(crate::checks::hash::Algorithm::Sha256, &digest);
     write_metadata(&stage, &metadata)?;
     check_layout(&stage, &ctx.plan.kernel.python_name)?;
+
+    // The verdict (metadata.json is outside the digest, so it can change now).
+    let evidence = Evidence {
+        abi: abi_findings,
+        layout: Vec::new(),
+        loader,
+        toolchain: Some(compliance::toolchain_mismatches(
+            v,
+            &env.torch_version,
+            toolchain["nvcc"].as_str(),
+        )),
+    };
+    let noncompliant = evidence.reasons();
+    let glibc = match (compat, &so_path) {
+        (Some(p), Some(so)) => p.summary(&glibc_compat::bindings_in_use(p, so)),
+        (Some(p), None) => p.summary(&[]),
+        (None, _) if pyproject::is_native(v) => {
+            json!({ "enabled": false, "why": "--no-glibc-compat" })
+        }
+        (None, _) => json!({ "enabled": false, "why": "no compiled code" }),
+    };
+    let abi_list = evidence.abi.clone().unwrap_or_else(|e| vec![e]);
+    metadata["build-info"] = json!({
+        "kind": compliance::LOCAL_KIND,
+        "compliant": noncompliant.is_empty(),
+        "reasons": noncompliant,
+        "abi-findings": abi_list,
+        "checks": evidence.checks_json(v.stable_abi.as_ref().map(|a| a.to_string()).as_deref()),
+        "glibc-compat": glibc,
+        "toolchain": toolchain,
+    });
+    write_metadata(&stage, &metadata)?;
 
     pb.set_message("installing");
     install_atomically(&stage, &dest)?;
@@ -525,7 +606,8 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &ProgressBar, log: &Path) -> Result
     std::fs::write(&fp_file, &fingerprint)?;
     Ok(Status::Built {
         compiled,
-        abi_findings,
+        abi_findings: abi_list,
+        noncompliant,
     })
 }
 
@@ -568,18 +650,13 @@ fn libc_version() -> String {
         .unwrap_or_default()
 }
 
+/// The variant's metadata; `build-info` is filled in once the checks ran.
 fn metadata(ctx: &Ctx, v: &Variant, ops_name: &str) -> serde_json::Value {
     let kernel = ctx.git.as_ref().map(|g| super::KernelProvenance {
         commit: &g.commit,
         dirty: g.dirty,
     });
-    let build_info = json!({
-        "kind": "development",
-        "compliant": false,
-        "reason": "built by the local backend with the host toolchain; only the Nix backend produces Hub-compliant (manylinux_2_28) builds",
-        "toolchain": {},
-        "abi-findings": [],
-    });
+    let build_info = json!({ "kind": compliance::LOCAL_KIND, "compliant": false, "reasons": ["not checked yet"] });
     super::variant_metadata(ctx.plan, v, ops_name, kernel, build_info)
 }
 
@@ -656,39 +733,61 @@ fn check_layout(stage: &Path, python_name: &str) -> Result<()> {
     Ok(())
 }
 
-/// ABI findings for a staged variant (manylinux_2_28, Python 3.9 abi3, and
-/// the variant's Torch stable ABI). Unreadable modules are findings too.
-fn abi_findings(stage: &Path, v: &Variant) -> Vec<String> {
-    let options = crate::checks::abi::AbiOptions {
-        torch_stable_abi: v.stable_abi.as_ref().map(|a| a.to_string()),
-        ..Default::default()
-    };
-    match crate::checks::abi::check_variant(stage, &options) {
-        Ok(report) => {
-            let mut out: Vec<String> = report
-                .files
-                .iter()
-                .flat_map(|f| {
-                    let file = f
-                        .path
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    f.violations
+/// ABI findings as recorded: each with why the glibc compatibility layer
+/// left it (when it knows) and the sources whose objects reference the symbol.
+fn explain_findings(
+    findings: &[compliance::Finding],
+    compat: Option<&CompatPlan>,
+    ninja: &Path,
+    build_dir: &Path,
+    root: &Path,
+) -> Vec<String> {
+    use crate::checks::abi::ViolationKind;
+    let symbols: std::collections::BTreeSet<String> = findings
+        .iter()
+        .filter(|f| f.violation.kind == ViolationKind::SymbolVersion)
+        .filter_map(|f| f.violation.symbol.clone())
+        .collect();
+    let module = findings.first().map(|f| f.file.clone()).unwrap_or_default();
+    let sources = glibc_compat::sources_referencing(ninja, build_dir, &module, &symbols);
+    findings
+        .iter()
+        .map(|f| {
+            let mut line = f.to_string();
+            let (Some(sym), ViolationKind::SymbolVersion) = (&f.violation.symbol, f.violation.kind)
+            else {
+                return line;
+            };
+            let why = match compat {
+                Some(p) => p.explain(sym, &f.violation.required),
+                None if f.violation.required.starts_with("GLIBC_") => {
+                    Some("glibc compatibility is off (--no-glibc-compat)".to_string())
+                }
+                None => None,
+            };
+            if let Some(why) = why {
+                line.push_str(&format!("; {why}"));
+            }
+            match sources.get(sym) {
+                Some(files) => {
+                    let files: Vec<String> = files
                         .iter()
-                        .map(move |viol| format!("{file}: {viol}"))
-                })
-                .collect();
-            out.extend(
-                report
-                    .errors
-                    .iter()
-                    .map(|e| format!("{}: {}", e.file, e.error)),
-            );
-            out
-        }
-        Err(e) => vec![format!("ABI check could not run: {e}")],
-    }
+                        .map(|s| {
+                            Path::new(s)
+                                .strip_prefix(root)
+                                .map(|p| p.display().to_string())
+                                .unwrap_or_else(|_| s.clone())
+                        })
+                        .collect();
+                    line.push_str(&format!("; referenced from {}", files.join(", ")));
+                }
+                None => line.push_str(
+                    "; not referenced by any compiled source (it comes from a linked library)",
+                ),
+            }
+            line
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! for the CLI.
 
 pub mod abi;
+pub mod compliance;
 pub mod hash;
 pub mod layout;
 pub mod ops_namespace;

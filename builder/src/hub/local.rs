@@ -93,13 +93,74 @@ pub struct VariantMeta {
     pub id: Option<String>,
     /// Why the build counts as made from uncommitted sources (empty: clean or unknown).
     pub dirty: Vec<String>,
-    /// Why the build is not compliant (empty: compliant or unknown).
-    pub noncompliant: Vec<String>,
+    /// What `build-info` says about Hub compliance.
+    pub compliance: Claim,
     /// `digest.files` (relative path → base64 SHA-256), when recorded with algorithm sha256.
     pub digest: Option<BTreeMap<String, String>>,
     /// `provenance.kernel.commit`, when recorded.
     pub kernel_commit: Option<String>,
     pub notes: Vec<String>,
+}
+
+/// What a variant's `build-info` claims about Hub compliance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// A kind this version knows (`local`, `nix`) says compliant, no findings.
+    Compliant,
+    /// It says it is not, with the reasons it gives.
+    NotCompliant(Vec<String>),
+    /// No `build-info`, or one that proves nothing: to be checked (why).
+    Unverified(String),
+}
+
+impl Default for Claim {
+    fn default() -> Self {
+        Claim::Unverified("no `build-info` in metadata.json".into())
+    }
+}
+
+/// `build-info` kinds whose `compliant` verdict is trusted: local builds
+/// record the checks behind it, Nix builds run them in the sandbox.
+const TRUSTED_KINDS: &[&str] = &[crate::checks::compliance::LOCAL_KIND, "nix"];
+
+fn read_claim(bi: &serde_json::Value) -> Claim {
+    let kind = bi.get("kind").and_then(|k| k.as_str());
+    let findings = bi
+        .get("abi-findings")
+        .and_then(|f| f.as_array())
+        .map_or(0, |f| f.len());
+    let compliant = bi.get("compliant").and_then(|c| c.as_bool());
+    let mut reasons = Vec::new();
+    if compliant == Some(false) {
+        let given: Vec<String> = bi
+            .get("reasons")
+            .and_then(|r| r.as_array())
+            .map(|r| {
+                r.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if given.is_empty() {
+            reasons.push("build-info.compliant is false".to_string());
+        }
+        reasons.extend(given);
+    }
+    if findings > 0 {
+        reasons.push(format!(
+            "build-info.abi-findings lists {findings} finding(s)"
+        ));
+    }
+    if !reasons.is_empty() {
+        return Claim::NotCompliant(reasons);
+    }
+    match (kind, compliant) {
+        (Some(k), Some(true)) if TRUSTED_KINDS.contains(&k) => Claim::Compliant,
+        (Some(k), _) if !TRUSTED_KINDS.contains(&k) => Claim::Unverified(format!(
+            "build-info.kind `{k}` is not one this version of kernel-builder knows"
+        )),
+        _ => Claim::Unverified("build-info does not say whether the build is compliant".into()),
+    }
 }
 
 /// A build variant directory.
@@ -268,25 +329,7 @@ pub fn read_meta(path: &Path) -> Result<VariantMeta> {
         .and_then(|c| c.as_str())
         .map(str::to_string);
     if let Some(bi) = obj.get("build-info") {
-        if bi.get("compliant").and_then(|c| c.as_bool()) == Some(false) {
-            meta.noncompliant
-                .push("build-info.compliant is false".into());
-        }
-        if let Some(kind) = bi.get("kind").and_then(|k| k.as_str()) {
-            if kind == "development" {
-                meta.noncompliant.push(
-                    "build-info.kind is \"development\" (host toolchain, not a Nix build)".into(),
-                );
-            }
-        }
-        if let Some(f) = bi.get("abi-findings").and_then(|f| f.as_array()) {
-            if !f.is_empty() {
-                meta.noncompliant.push(format!(
-                    "build-info.abi-findings lists {} finding(s)",
-                    f.len()
-                ));
-            }
-        }
+        meta.compliance = read_claim(bi);
     }
     if let Some(d) = obj.get("digest") {
         let algo = d.get("algorithm").and_then(|a| a.as_str()).unwrap_or("");
@@ -463,12 +506,49 @@ mod tests {
         let m = read_meta(&p).unwrap();
         assert_eq!(m.version, Some(3));
         assert_eq!(m.dirty.len(), 2);
-        assert_eq!(m.noncompliant.len(), 3);
+        match &m.compliance {
+            Claim::NotCompliant(r) => assert_eq!(r.len(), 2, "{r:?}"),
+            other => panic!("{other:?}"),
+        }
         assert_eq!(m.kernel_commit.as_deref(), Some("c"));
         assert_eq!(m.digest.unwrap().len(), 1);
         std::fs::write(&p, r#"{"version":"1"}"#).unwrap();
         let e = read_meta(&p).unwrap_err().to_string();
         assert!(e.contains("`version`"), "{e}");
+    }
+
+    #[test]
+    fn build_info_claims() {
+        let claim = |v: serde_json::Value| read_claim(&v);
+        use serde_json::json;
+        assert_eq!(
+            claim(json!({"kind": "local", "compliant": true, "reasons": [], "abi-findings": []})),
+            Claim::Compliant
+        );
+        assert_eq!(
+            claim(json!({"kind": "nix", "compliant": true})),
+            Claim::Compliant
+        );
+        assert_eq!(
+            claim(json!({"kind": "local", "compliant": false, "reasons": ["toolchain: x"]})),
+            Claim::NotCompliant(vec!["toolchain: x".into()])
+        );
+        // A positive claim of an unknown kind, or no claim, proves nothing.
+        assert!(
+            matches!(claim(json!({"kind": "development", "compliant": true})), Claim::Unverified(w) if w.contains("development"))
+        );
+        assert!(matches!(
+            claim(json!({"kind": "local"})),
+            Claim::Unverified(_)
+        ));
+        assert!(matches!(
+            claim(json!({"kind": "nix", "compliant": true, "abi-findings": ["x"]})),
+            Claim::NotCompliant(_)
+        ));
+        assert!(matches!(
+            VariantMeta::default().compliance,
+            Claim::Unverified(_)
+        ));
     }
 
     #[test]

@@ -252,7 +252,7 @@ fn run(args: &HubArgs, kernel_dir: &Path, env: &HubEnv) -> Result<UploadSummary>
     let mut warnings = Vec::new();
 
     // Policy checks before anything is read in full or sent.
-    check_policy(&build, args)?;
+    check_policy(&build, args, &progress, &mut warnings)?;
 
     // Version, repository and branch.
     let version = agreed_version(&build)?;
@@ -495,8 +495,49 @@ fn run(args: &HubArgs, kernel_dir: &Path, env: &HubEnv) -> Result<UploadSummary>
     })
 }
 
+/// The one compliance decision of an upload: why variant `v` may not be
+/// published without `--allow-noncompliant` (empty: it may). A verdict in
+/// `build-info` of a kind kernel-builder knows is taken as recorded (the
+/// digests tie it to the files); any other variant is checked now (ABI,
+/// layout, loader), and its toolchain stays unverified.
+fn compliance_problems(
+    v: &local::Variant,
+    progress: &Progress,
+    warnings: &mut Vec<String>,
+) -> Vec<String> {
+    match &v.meta.compliance {
+        local::Claim::Compliant => Vec::new(),
+        local::Claim::NotCompliant(reasons) => reasons.clone(),
+        local::Claim::Unverified(why) => {
+            progress.line(&format!(
+                "{}: {why}; running the compliance checks (ABI, layout, loader)",
+                v.name
+            ));
+            let evidence = crate::checks::compliance::check_variant_dir(&v.dir);
+            let mut problems = evidence.reasons();
+            if let Ok(findings) = &evidence.abi {
+                problems.extend(findings.iter().cloned());
+            }
+            if problems.is_empty() {
+                let w = format!(
+                    "{}: passed the compliance checks at upload; its toolchain is not recorded",
+                    v.name
+                );
+                progress.line(&format!("note: {w}"));
+                warnings.push(w);
+            }
+            problems
+        }
+    }
+}
+
 /// Refuse dirty and non-compliant builds unless allowed.
-fn check_policy(build: &LocalBuild, args: &HubArgs) -> Result<()> {
+fn check_policy(
+    build: &LocalBuild,
+    args: &HubArgs,
+    progress: &Progress,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
     let mut problems = Vec::new();
     if !args.allow_dirty {
         let dirty: Vec<String> = build
@@ -517,13 +558,15 @@ fn check_policy(build: &LocalBuild, args: &HubArgs) -> Result<()> {
         let bad: Vec<String> = build
             .variants
             .iter()
-            .filter(|v| !v.meta.noncompliant.is_empty())
-            .map(|v| format!("{}: {}", v.name, v.meta.noncompliant.join("; ")))
+            .filter_map(|v| {
+                let p = compliance_problems(v, progress, warnings);
+                (!p.is_empty()).then(|| format!("{}: {}", v.name, p.join("; ")))
+            })
             .collect();
         if !bad.is_empty() {
             problems.push(format!(
-                "not compliant (development builds or ABI findings):\n  {}\n\
-                 build with Nix (`kernel-builder build`) and fix `kernel-builder check-abi` findings, \
+                "not Hub-compliant:\n  {}\n\
+                 fix the findings (`kernel-builder check-abi`, `check-builds`, `verify`) and rebuild, \
                  or pass --allow-noncompliant",
                 bad.join("\n  ")
             ));
