@@ -429,7 +429,9 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &ProgressBar, log: &Path) -> Result
     let cmake_dir = work.join("cmake");
     // glibc compatibility: the header and source are always written (empty
     // with --no-glibc-compat), so toggling it recompiles without reconfiguring.
-    let compat = if pyproject::is_native(v) && !ctx.args.no_glibc_compat {
+    // glibc targets only (a macOS variant built on macOS has no glibc).
+    let glibc_target = v.system.as_deref().is_some_and(|s| s.ends_with("-linux"));
+    let compat = if pyproject::is_native(v) && glibc_target && !ctx.args.no_glibc_compat {
         Some(ctx.compat_plan()?)
     } else {
         None
@@ -583,6 +585,9 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &ProgressBar, log: &Path) -> Result
     let glibc = match (compat, &so_path) {
         (Some(p), Some(so)) => p.summary(&glibc_compat::bindings_in_use(p, so)),
         (Some(p), None) => p.summary(&[]),
+        (None, _) if pyproject::is_native(v) && !glibc_target => {
+            json!({ "enabled": false, "why": "not a glibc (Linux) target" })
+        }
         (None, _) if pyproject::is_native(v) => {
             json!({ "enabled": false, "why": "--no-glibc-compat" })
         }
