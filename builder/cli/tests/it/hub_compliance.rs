@@ -83,7 +83,7 @@ fn edit_meta(dir: &Path, f: impl Fn(&mut serde_json::Value)) {
 /// of its `build-info`, it is checked at upload (loader included) and passes.
 #[test]
 #[ignore = "needs local builds and torch (ci/compliance.sh)"]
-fn compliant_local_builds_upload() {
+fn compliant_builds_upload_and_unverified_ones_are_checked() {
     let python = std::env::var("KB_PYTHON").expect("KB_PYTHON (ci/env.sh)");
     let env = [("HF_TOKEN", TOKEN), ("KB_PYTHON", python.as_str())];
     let args = ["--repo-id", "org/relu", "--allow-dirty"];
@@ -114,7 +114,7 @@ fn compliant_local_builds_upload() {
 /// it; without its `build-info` the upload's own checks find it too.
 #[test]
 #[ignore = "needs local builds and torch (ci/compliance.sh)"]
-fn noncompliant_local_builds_are_refused() {
+fn noncompliant_builds_are_refused() {
     let python = std::env::var("KB_PYTHON").expect("KB_PYTHON (ci/env.sh)");
     let env = [("HF_TOKEN", TOKEN), ("KB_PYTHON", python.as_str())];
     let args = ["--repo-id", "org/relu", "--allow-dirty"];
