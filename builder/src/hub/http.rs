@@ -9,6 +9,52 @@ use anyhow::{anyhow, bail, Result};
 use super::token::{redact, Secret};
 use super::Progress;
 
+/// The TLS settings of every HTTP client of the tool (Hub and `pkgmeta`): trust what the
+/// platform trusts, as cargo and uv do, so that HTTPS works behind proxies whose CA is in the
+/// system store.
+///
+/// - `SSL_CERT_FILE` and/or `SSL_CERT_DIR` set: exactly the certificates found there (read
+///   with `rustls-native-certs`, OpenSSL's semantics); an unreadable or empty location is an
+///   error naming it.
+/// - otherwise the platform verifier (`rustls-platform-verifier`): on Linux the system store
+///   (`/etc/ssl/certs`, found by probing as OpenSSL does), on macOS and Windows the OS
+///   verifier.
+pub fn tls_config() -> Result<ureq::tls::TlsConfig> {
+    use std::sync::{Arc, OnceLock};
+    static ROOTS: OnceLock<std::result::Result<ureq::tls::RootCerts, String>> = OnceLock::new();
+    let roots = ROOTS.get_or_init(|| {
+        let file = std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty());
+        let dir = std::env::var_os("SSL_CERT_DIR").filter(|v| !v.is_empty());
+        if file.is_none() && dir.is_none() {
+            return Ok(ureq::tls::RootCerts::PlatformVerifier);
+        }
+        let what = [("SSL_CERT_FILE", &file), ("SSL_CERT_DIR", &dir)]
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", v.to_string_lossy())))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let loaded = rustls_native_certs::load_native_certs();
+        if let Some(e) = loaded.errors.first() {
+            return Err(format!(
+                "{what}: cannot load CA certificates: {e}; point it at a readable PEM bundle (e.g. /etc/ssl/certs/ca-certificates.crt) or unset it"
+            ));
+        }
+        if loaded.certs.is_empty() {
+            return Err(format!(
+                "{what}: no CA certificates found there; point it at a PEM bundle or unset it to use the system store"
+            ));
+        }
+        let certs: Vec<ureq::tls::Certificate<'static>> = loaded
+            .certs
+            .iter()
+            .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+            .collect();
+        Ok(ureq::tls::RootCerts::Specific(Arc::new(certs)))
+    });
+    let roots = roots.clone().map_err(|e| anyhow!(e))?;
+    Ok(ureq::tls::TlsConfig::builder().root_certs(roots).build())
+}
+
 /// Network tunables. Defaults suit the real Hub; tests shrink them through the environment.
 #[derive(Debug, Clone)]
 pub struct Tuning {
@@ -285,6 +331,7 @@ impl Http {
             );
         }
         let t = tuning.timeout;
+        let tls = tls_config()?;
         let ua = format!("kernel-builder/{}", env!("CARGO_PKG_VERSION"));
         let make = |read: Option<Duration>, response: Option<Duration>| {
             let mut b = ureq::Agent::config_builder()
@@ -293,7 +340,8 @@ impl Http {
                 .timeout_connect(Some(t))
                 .timeout_per_read(read)
                 .timeout_per_write(Some(t))
-                .timeout_recv_response(response);
+                .timeout_recv_response(response)
+                .tls_config(tls.clone());
             if local {
                 // A proxy cannot reach this machine's loopback interface.
                 b = b.proxy(None);
