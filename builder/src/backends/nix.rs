@@ -75,6 +75,11 @@ pub fn default_variant<'p>(plan: &'p Plan, system: &str) -> Option<&'p Variant> 
     } else {
         own
     };
+    best(candidates)
+}
+
+/// The ranking of [`default_variant`].
+fn best<'p>(candidates: Vec<&'p Variant>) -> Option<&'p Variant> {
     let rank = |b: Backend| match b {
         Backend::Cuda => 0,
         Backend::Rocm => 1,
@@ -93,6 +98,33 @@ pub fn default_variant<'p>(plan: &'p Plan, system: &str) -> Option<&'p Variant> 
     })
 }
 
+/// One variant per backend of a system (its own and noarch variants), ranked
+/// as [`default_variant`]: what the flake's `ci` output builds, since building
+/// every variant in a kernel's CI is too costly.
+pub fn ci_variants(plan: &Plan, system: &str) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let on_system: Vec<&Variant> = plan
+        .variants
+        .iter()
+        .filter(|v| v.system.as_deref().is_none_or(|s| s == system))
+        .collect();
+    for v in &on_system {
+        let b = v.backend.as_str().to_string();
+        if out.contains_key(&b) {
+            continue;
+        }
+        let same: Vec<&Variant> = on_system
+            .iter()
+            .copied()
+            .filter(|w| w.backend == v.backend)
+            .collect();
+        if let Some(w) = best(same) {
+            out.insert(b, w.name.clone());
+        }
+    }
+    out
+}
+
 /// The JSON of `kernel-plan.json`: the all-systems plan plus what the flake
 /// checks (`matrix-sha256`) and the default variant of each system.
 pub fn plan_file_json(plan: &Plan) -> String {
@@ -106,6 +138,14 @@ pub fn plan_file_json(plan: &Plan) -> String {
         }
     }
     obj.insert("default-variants".into(), Value::Object(defaults));
+    let mut ci = serde_json::Map::new();
+    for s in &crate::matrix::Matrix::get().systems {
+        let per = ci_variants(plan, s);
+        if !per.is_empty() {
+            ci.insert(s.clone(), json!(per));
+        }
+    }
+    obj.insert("ci-variants".into(), Value::Object(ci));
     obj.insert(
         "generated-by".into(),
         json!(format!(
@@ -379,7 +419,8 @@ fn prepare(dir: Option<&Path>) -> Result<(PathBuf, Plan), Failure> {
             root.join(PLAN_FILE).display()
         );
         if let Some(w) = untracked_warning(&root) {
-            return Err(Failure::new(1, format!("error: {w}")));
+            // The flake then computes the plan itself (slower the first time).
+            eprintln!("{w}; until then the flake computes the plan itself");
         }
     }
     Ok((root, plan))
@@ -681,18 +722,54 @@ pub struct InstallVariantArgs {
 
 #[derive(Debug, Args)]
 pub struct PlanFileArgs {
+    /// Kernel directory or its build.toml (defaults to the current directory)
     pub kernel_dir: Option<PathBuf>,
+    /// Write the plan file here (in place) instead of standard output
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Do not check that the sources build.toml names exist (the flake checks
+    /// them when it builds; used when only build.toml is at hand)
+    #[arg(long)]
+    pub no_source_checks: bool,
+}
+
+/// `nix plan-file`: the plan file of a kernel, e.g. computed inside the Nix
+/// sandbox from build.toml alone when the kernel commits none.
+fn plan_file(a: &PlanFileArgs) -> CmdResult {
+    let loaded = if a.no_source_checks {
+        let path = crate::config::build_toml_path(a.kernel_dir.as_deref());
+        let source = std::fs::read_to_string(&path)
+            .map_err(|e| Failure::new(1, format!("error: {}: cannot read: {e}", path.display())))?;
+        let root = kernel_root(&path);
+        let (config, warnings) = crate::config::parse_str(&source, &path, &root, false)?;
+        for w in &warnings {
+            eprintln!("{w}");
+        }
+        crate::config::Loaded {
+            config,
+            warnings,
+            path,
+            source,
+        }
+    } else {
+        load_config(a.kernel_dir.as_deref())?
+    };
+    let plan = compute_plan(&loaded, &Systems::All)?;
+    let text = plan_file_json(&plan);
+    match &a.out {
+        // Written in place: inside a Nix build the output's directory (the
+        // store) is not writable for temporary files.
+        Some(p) => std::fs::write(p, text.as_bytes())
+            .map_err(|e| Failure::new(1, format!("error: {}: cannot write: {e}", p.display())))?,
+        None => print!("{text}"),
+    }
+    Ok(0)
 }
 
 pub fn run(cmd: NixCommand) -> CmdResult {
     match cmd {
         NixCommand::InstallVariant(a) => install_variant(&a),
-        NixCommand::PlanFile(a) => {
-            let loaded = load_config(a.kernel_dir.as_deref())?;
-            let plan = compute_plan(&loaded, &Systems::All)?;
-            print!("{}", plan_file_json(&plan));
-            Ok(0)
-        }
+        NixCommand::PlanFile(a) => plan_file(&a),
     }
 }
 
