@@ -11,8 +11,15 @@
 #   - a real sandboxed Nix build (no nixpkgs) that assembles a variant and
 #     runs the verifier hooks inside the sandbox, and fails on an ABI
 #     violation;
+#   - a kernel flake written like the community kernels' (no
+#     kernel-plan.json, the reference builder's argument names) evaluates
+#     through real flake evaluation with the test stand-in for nixpkgs: the
+#     plan is computed by the CLI in a sandboxed derivation and the variant
+#     names of every system equal `list-variants` (nix_dropin);
 #   - the package-set metadata generators against fixture repositories
-#     served on 127.0.0.1.
+#     served on 127.0.0.1, and the committed package data (nix_pkgdata: a
+#     sample re-checked against the Python package index; that one test
+#     prints SKIPPED with the reason when the index is unreachable).
 # KB_REQUIRE_NIX=1 turns the tests' "skipped: nix missing" into failures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,8 +70,11 @@ if [ -f examples/relu/build.toml ]; then
     in builtins.listToAttrs (map (s: { name = s; value = builtins.length (pure.variantNames plan s); }) pure.systems)"
 fi
 
-echo "== Nix layer tests (nix_eval, nix_structure, nix_sandbox, nix_pkgmeta, nix_cli)"
+echo "== Nix layer tests (nix_eval, nix_structure, nix_sandbox, nix_dropin, nix_pkgmeta, nix_pkgdata, nix_cli, tls_private_ca)"
 KB_REQUIRE_NIX=1 cargo test --locked -p kernel-builder \
-  --test nix_eval --test nix_structure --test nix_sandbox --test nix_pkgmeta --test nix_cli \
+  --test nix_eval --test nix_structure --test nix_sandbox --test nix_dropin \
+  --test nix_pkgmeta --test nix_pkgdata --test nix_cli --test tls_private_ca \
   -- --test-threads 2
+# The index re-check, with its output (agreement, or SKIPPED and why).
+cargo test --locked -q -p kernel-builder --test nix_pkgdata sample_agrees_with_the_index -- --nocapture
 echo "ci/nix.sh: ok"

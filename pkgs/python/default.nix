@@ -53,7 +53,7 @@ let
           throw "kernel-builder: pkgs/python/wheels.json has no ${name} wheel for ${system}; add `--package ${name}==<version>` to its generator command and rerun it:\n  ${regenerate}";
       dependency =
         d:
-        if recorded d != [ ] then
+        if recorded d != [ ] || unavailableFor d != [ ] then
           wheelWith torch d
         else if d == "torch" && torch != null then
           torch
