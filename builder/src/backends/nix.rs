@@ -79,7 +79,7 @@ pub fn default_variant<'p>(plan: &'p Plan, system: &str) -> Option<&'p Variant> 
 }
 
 /// The ranking of [`default_variant`].
-fn best<'p>(candidates: Vec<&'p Variant>) -> Option<&'p Variant> {
+fn best(candidates: Vec<&Variant>) -> Option<&Variant> {
     let rank = |b: Backend| match b {
         Backend::Cuda => 0,
         Backend::Rocm => 1,
