@@ -519,6 +519,11 @@ fn retryable(status: u16) -> bool {
 }
 
 fn retryable_transport(e: &ureq::Error) -> bool {
+    // A certificate the trust store rejects stays rejected (rustls reports it
+    // through an I/O error during the handshake).
+    if e.to_string().contains("invalid peer certificate") {
+        return false;
+    }
     matches!(
         e,
         ureq::Error::Io(_)

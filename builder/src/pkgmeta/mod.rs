@@ -216,6 +216,14 @@ pub fn open_with(url: &str, headers: &[(&str, &str)]) -> Result<Opened, MetaErro
             Err(ureq::Error::StatusCode(code)) => {
                 return Err(fetch_error(url, format!("HTTP status {code}")))
             }
+            // A certificate the trust store rejects stays rejected (rustls
+            // reports it through an I/O error during the handshake).
+            Err(e)
+                if matches!(e, ureq::Error::Rustls(_) | ureq::Error::Tls(_))
+                    || e.to_string().contains("invalid peer certificate") =>
+            {
+                return Err(fetch_error(url, e))
+            }
             Err(e) => {
                 last = e.to_string();
                 std::thread::sleep(std::time::Duration::from_millis(200 << attempt));
