@@ -35,6 +35,9 @@
 {
   self,
   path,
+  # The reference builder's deprecated way to pass the revision; accepted so
+  # that old kernel flakes evaluate, unused (`self` gives the provenance).
+  rev ? null,
   # Extra Python packages for tests and shells: `ps: [ ps.numpy ]`.
   pythonCheckInputs ? (ps: [ ]),
   # Extra native inputs from Python packages for shells and tests (the
