@@ -100,6 +100,12 @@ fn io_error(path: &Path, message: String, help: &str) -> ConfigErrors {
 
 /// Load and validate the `build.toml` of a kernel directory, checking the file system.
 pub fn load(dir: Option<&Path>) -> Result<Loaded, ConfigErrors> {
+    load_with(dir, true)
+}
+
+/// [`load`]; with `check_fs` false the source paths `build.toml` names need
+/// not exist (only `build.toml` is at hand, as in the Nix plan derivation).
+pub fn load_with(dir: Option<&Path>, check_fs: bool) -> Result<Loaded, ConfigErrors> {
     let path = build_toml_path(dir);
     // Never open a FIFO, socket or device: reading one would block forever.
     if let Some(kind) = std::fs::metadata(&path)
@@ -140,7 +146,7 @@ pub fn load(dir: Option<&Path>) -> Result<Loaded, ConfigErrors> {
     } else {
         root
     };
-    let (config, warnings) = parse_str(&source, &path, &root, true)?;
+    let (config, warnings) = parse_str(&source, &path, &root, check_fs)?;
     Ok(Loaded {
         config,
         warnings,
