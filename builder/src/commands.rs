@@ -273,8 +273,10 @@ fn kernel_root(loaded: &Loaded) -> std::path::PathBuf {
         .to_path_buf()
 }
 
-/// The variant `create-pyproject` generates for: `--variant`, else the first
-/// variant of this host (CUDA first when nvcc is on PATH, else CPU).
+/// The variant `create-pyproject` generates for: `--variant`, else one of
+/// this host (CUDA first when nvcc is on PATH, else CPU). A kernel without a
+/// variant for this host (a Metal-only kernel on Linux) still gets a project
+/// for editing, with a note naming the choices.
 fn default_variant<'p>(
     plan: &'p Plan,
     wanted: Option<&str>,
@@ -282,29 +284,57 @@ fn default_variant<'p>(
     if let Some(w) = wanted {
         return plan.variant(w).ok_or_else(|| Failure::new(1, format!("error: `{w}` is not a variant of this kernel; `kernel-builder list-variants` shows them")));
     }
-    let host = host_system();
-    let on_host: Vec<&crate::plan::Variant> = plan
-        .variants
-        .iter()
-        .filter(|v| v.system.as_deref().is_none_or(|s| s == host))
-        .collect();
     let prefer = if which::which("nvcc").is_ok() {
         crate::config::Backend::Cuda
     } else {
         crate::config::Backend::Cpu
     };
-    on_host
+    let (v, note) = pick_variant(plan, &host_system(), prefer).ok_or_else(|| {
+        Failure::new(
+            1,
+            "error: this kernel has no variants at all; check the version bounds in build.toml",
+        )
+    })?;
+    if let Some(n) = note {
+        eprintln!("{n}");
+    }
+    Ok(v)
+}
+
+/// A variant of `host` (the last of backend `prefer`, else the last), or,
+/// when the host has none, the last variant of `prefer` (else the last) of
+/// any system, with a note. `None` only for a plan without variants.
+fn pick_variant<'p>(
+    plan: &'p Plan,
+    host: &str,
+    prefer: crate::config::Backend,
+) -> Option<(&'p crate::plan::Variant, Option<String>)> {
+    let pick = |vs: Vec<&'p crate::plan::Variant>| {
+        vs.iter()
+            .rev()
+            .find(|v| v.backend == prefer)
+            .or(vs.last())
+            .copied()
+    };
+    let on_host = plan
+        .variants
         .iter()
-        .rev()
-        .find(|v| v.backend == prefer)
-        .or(on_host.last())
-        .copied()
-        .ok_or_else(|| {
-            Failure::new(
-                1,
-                format!("error: this kernel has no variants for {host}; pass --variant"),
-            )
-        })
+        .filter(|v| v.system.as_deref().is_none_or(|s| s == host))
+        .collect();
+    if let Some(v) = pick(on_host) {
+        return Some((v, None));
+    }
+    let v = pick(plan.variants.iter().collect())?;
+    let choices: Vec<&str> = plan.variants.iter().map(|v| v.name.as_str()).collect();
+    Some((
+        v,
+        Some(format!(
+            "note: this kernel has no variant for {host}; generating the project for `{}`, which builds on {} (choices: {}; pick one with --variant)",
+            v.name,
+            v.system.as_deref().unwrap_or("any system"),
+            choices.join(", ")
+        )),
+    ))
 }
 
 fn create_pyproject(a: CreatePyprojectArgs) -> CmdResult {
@@ -464,5 +494,56 @@ fn build_variants(a: &BuildArgs) -> CmdResult {
             eprintln!("note: making a development build with the host toolchain (not Hub-compliant); pass --local to skip this check");
             local::build(a)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Backend;
+
+    fn plan_of(src: &str) -> Plan {
+        let dir = Path::new("/nonexistent-kernel");
+        let (c, _) = config::parse_str(src, &dir.join("build.toml"), dir, false).unwrap();
+        plan::plan(
+            &c,
+            Matrix::get(),
+            &Systems::All,
+            Path::new("build.toml"),
+            b"",
+        )
+        .unwrap()
+    }
+
+    const METAL_ONLY: &str = "[general]\nname = \"mk\"\nversion = 1\nedition = 5\nlicense = \"MIT\"\nbackends = [\"metal\"]\n[torch]\nsrc = [\"t.cpp\"]\n[kernel.m]\nbackend = \"metal\"\ndepends = [\"torch\"]\nsrc = [\"m.metal\"]\n";
+
+    #[test]
+    fn host_without_variants_gets_a_choice_and_the_list() {
+        let p = plan_of(METAL_ONLY);
+        let (v, note) = pick_variant(&p, "x86_64-linux", Backend::Cpu).unwrap();
+        assert_eq!(v.name, "torch215-metal-aarch64-darwin");
+        let note = note.unwrap();
+        assert!(
+            note.contains("no variant for x86_64-linux")
+                && note.contains("torch214-metal-aarch64-darwin")
+                && note.contains("--variant"),
+            "{note}"
+        );
+        // On its own system there is nothing to explain.
+        let (v, note) = pick_variant(&p, "aarch64-darwin", Backend::Cpu).unwrap();
+        assert_eq!(v.name, "torch215-metal-aarch64-darwin");
+        assert!(note.is_none());
+    }
+
+    #[test]
+    fn host_variants_prefer_the_requested_backend() {
+        let p = plan_of(
+            &METAL_ONLY
+                .replace("[\"metal\"]", "[\"cpu\", \"metal\"]")
+                .replace("backend = \"metal\"", "backend = \"cpu\""),
+        );
+        let (v, note) = pick_variant(&p, "x86_64-linux", Backend::Cpu).unwrap();
+        assert_eq!(v.name, "torch215-cxx11-cpu-x86_64-linux");
+        assert!(note.is_none());
     }
 }
