@@ -414,6 +414,30 @@ fn noarch_rules() {
         &format!("{HEAD}[torch-noarch]\nsrc = []\n"),
         &["`torch-noarch.src`: unknown key"],
     );
+    // The reference's spelling of the lists is read too; both at once is ambiguous.
+    let (c, _) = ok(&format!(
+        "{}[torch-noarch]\ncuda_capabilities = [\"8.0\"]\nrocm_archs = [\"gfx942\"]\n",
+        HEAD.replace("[\"cpu\", \"cuda\"]", "[\"cuda\", \"rocm\"]")
+    ));
+    let Framework::TorchNoarch(n) = &c.framework else {
+        panic!()
+    };
+    assert_eq!(n.rocm_archs.as_deref(), Some(&["gfx942".to_string()][..]));
+    assert_eq!(n.cuda_capabilities.as_ref().unwrap().len(), 1);
+    errs(
+        &format!("{HEAD}[torch-noarch]\ncuda_capabilities = [\"8.0\"]\ncuda-capabilities = [\"9.0\"]\n"),
+        &["`torch-noarch.cuda_capabilities`: `cuda_capabilities` and `cuda-capabilities` are the same key"],
+    );
+    // Unknown keys list the known ones, also without `edition`.
+    errs(
+        "[general]\nname = \"relu\"\nlicense = \"MIT\"\nbackends = [\"cuda\"]\n[torch-noarch]\npyexts = [\"py\"]\n",
+        &["did you mean `pyext`? Known keys in [torch-noarch]: pyext, cuda-capabilities"],
+    );
+    // Older files: general.cuda.capabilities and the noarch list both set.
+    errs(
+        "[general]\nname = \"relu\"\nlicense = \"MIT\"\nbackends = [\"cuda\"]\n[general.cuda]\ncapabilities = [\"8.0\"]\n[torch-noarch]\ncuda_capabilities = [\"9.0\"]\n",
+        &["`general.cuda.capabilities`: set both here and in `torch-noarch.cuda-capabilities`"],
+    );
 }
 
 fn kernel(body: &str) -> String {

@@ -859,10 +859,14 @@ impl<'a> Walker<'a> {
                     .get("cuda")
                     .and_then(|c| c.as_table_like())
                     .is_some_and(|c| c.get("capabilities").is_some())
-                || root
-                    .get("torch")
-                    .and_then(|c| c.as_table_like())
-                    .is_some_and(|c| c.get("stable-abi").is_some());
+                || general_t.get("source").is_some()
+                || ["torch", "tvm-ffi"].iter().any(|f| {
+                    root.get(f)
+                        .and_then(|c| c.as_table_like())
+                        .is_some_and(|c| {
+                            c.get("stable-abi").is_some() || c.get("cxx-flags").is_some()
+                        })
+                });
             let v3_markers = present.is_empty()
                 || general_t.get("license").is_none()
                 || general_t.get("version").is_none();
