@@ -399,7 +399,7 @@ pub struct CiMatrixArgs {
 pub enum NixCommand {
     /// Assemble a built variant into `<OUT>/<variant>` (a step of the Nix variant derivation)
     InstallVariant(InstallVariantArgs),
-    /// Print the plan file the flake reads (`kernel-plan.json`) to standard output
+    /// Print the plan file the flake reads (`kernel-plan.json`), or write it with `--out`
     PlanFile(PlanFileArgs),
 }
 
@@ -423,5 +423,13 @@ pub struct InstallVariantArgs {
 
 #[derive(Debug, Args)]
 pub struct PlanFileArgs {
+    /// Kernel directory or its build.toml (defaults to the current directory)
     pub kernel_dir: Option<PathBuf>,
+    /// Write the plan file here (in place) instead of standard output
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Do not check that the sources build.toml names exist (the flake checks
+    /// them when it builds; used when only build.toml is at hand)
+    #[arg(long)]
+    pub no_source_checks: bool,
 }

@@ -15,6 +15,7 @@ pub mod api;
 pub mod http;
 pub mod local;
 pub mod sync;
+pub mod tls;
 pub mod token;
 
 use std::collections::{BTreeMap, BTreeSet};
