@@ -26,7 +26,7 @@ echo "== benchmark: list-variants"
 scripts/bench-list-variants.sh
 
 # Heavy checks, each installs what it needs (see ci/).
-for script in ci/setup.sh ci/python.sh ci/local-build.sh ci/examples.sh ci/authoring.sh ci/checks.sh ci/nix.sh; do
+for script in ci/setup.sh ci/python.sh ci/local-build.sh ci/examples.sh ci/compliance.sh ci/authoring.sh ci/checks.sh ci/nix.sh; do
   if [ -f "$script" ]; then
     echo "== $script"
     bash "$script"

@@ -123,9 +123,12 @@ pub struct BuildArgs {
     /// Print full build logs on standard error
     #[arg(short = 'L', long = "print-build-logs")]
     pub print_build_logs: bool,
-    /// Use the host toolchain instead of Nix (development builds)
+    /// Use the host toolchain instead of Nix
     #[arg(long)]
     pub local: bool,
+    /// Local builds: do not bind glibc symbols to the versions manylinux_2_28 allows (for debugging; the build is then usually not compliant)
+    #[arg(long)]
+    pub no_glibc_compat: bool,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -148,7 +151,7 @@ pub struct HubArgs {
     /// Upload builds with uncommitted (dirty) provenance
     #[arg(long)]
     pub allow_dirty: bool,
-    /// Upload development builds or builds with ABI findings
+    /// Upload builds that are not compliant or cannot be verified
     #[arg(long)]
     pub allow_noncompliant: bool,
 }

@@ -739,7 +739,7 @@ pub fn nix_metadata(plan: &Plan, v: &Variant, ops_name: &str) -> Metadata {
         ops_name,
         kernel,
         BuildInfo {
-            kind: Some("nix".into()),
+            kind: Some(kb_core::metadata::KIND_NIX.into()),
             compliant: Some(true),
             toolchain: Some(toolchain),
             abi_findings: Some(Vec::new()),

@@ -21,6 +21,7 @@ fn build_options(a: &BuildArgs) -> BuildOptions {
         cores: a.cores,
         print_build_logs: a.print_build_logs,
         local: a.local,
+        no_glibc_compat: a.no_glibc_compat,
     }
 }
 
@@ -66,6 +67,7 @@ pub fn upload(dir: Option<&Path>, a: &HubArgs, p: Printer) -> Result<Status> {
         create_pr: a.create_pr,
         allow_dirty: a.allow_dirty,
         allow_noncompliant: a.allow_noncompliant,
+        compliance_check: Some(kb_checks::compliance::problems),
     };
     let reporter = Reporter::new(p.quiet, false);
     let summary = kb_hub::upload(&options, &dir_or_cwd(dir), &reporter)?;

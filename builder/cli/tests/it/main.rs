@@ -20,6 +20,7 @@ mod compat_fixtures;
 mod config_rules;
 mod examples_plans;
 mod fuzz_parser;
+mod hub_compliance;
 mod hub_failures;
 mod hub_upload;
 mod local_build;
