@@ -11,7 +11,9 @@
 #     build the CUDA 13.2 variants of gemm-cublas, gemm-cutlass, saxpy and
 #     relu-stable-abi (import/registration check, no GPU) and the tvm-ffi
 #     example (CPU tests);
-#  4. the activation CPU benchmark against PyTorch eager (must not be slower).
+#  4. the relu and activation CPU benchmarks against PyTorch eager writing into
+#     a preallocated output (medians; at most 1.25x eager on one thread, 1.5x
+#     on all cores for workloads of 1 ms and more).
 #
 # Idempotent; installs what it needs. Environment:
 #   KB_VENV          Python env with torch 2.15, kernels, pytest
@@ -146,8 +148,16 @@ PY
   (cd examples/relu-tvm-ffi && KERNEL_TEST_BACKENDS=cpu "$py" -m pytest -q -m kernels_ci tests)
   echo "relu-tvm-ffi: took $(($(date +%s) - start))s"
 
-  step "CPU benchmarks (kernel vs PyTorch eager)"
-  "$py" ci/examples_bench.py examples/activation --backend cpu --iterations 10 --max-slowdown 1.25
-  "$py" ci/examples_bench.py examples/relu --backend cpu --iterations 10
+  step "CPU benchmarks (kernel vs PyTorch eager writing into out=, medians)"
+  start=$(date +%s)
+  for ex in relu activation; do
+    # One thread: the kernel's own speed (vector code, memory traffic); no
+    # thread waits on another, so a busy machine moves both sides alike.
+    "$py" ci/examples_bench.py "examples/$ex" --backend cpu --threads 1 --rounds 3 --max-slowdown 1.25
+    # All cores: the parallel split. Workloads under 1 ms are reported, not
+    # gated: there one descheduled thread (a scheduler slice) is the time.
+    "$py" ci/examples_bench.py "examples/$ex" --backend cpu --rounds 3 --max-slowdown 1.5 --gate-min-ms 1
+  done
+  echo "benchmarks took $(($(date +%s) - start))s"
 fi
 echo "examples: all checks passed"

@@ -57,10 +57,18 @@ let
       };
   tvmFfi = if (variant."tvm-ffi" or null) != null then pkgs.kbPython.wheel "apache-tvm-ffi" else null;
 
+  # The kernel's python-depends for this variant (general and per backend,
+  # as the plan lists them), from the recorded wheels.
+  pythonDepends = pkgs.kbPython.forDepends {
+    names = variant."python-depends" or [ ];
+    inherit torch;
+  };
+
   buildPython = python3.withPackages (
     ps:
     lib.optional (torch != null) torch
     ++ lib.optional (tvmFfi != null) tvmFfi
+    ++ pythonDepends
     ++ [ ps.setuptools ]
   );
 
@@ -146,6 +154,7 @@ in
   stdenv = kernelStdenv;
   inherit
     torch
+    pythonDepends
     buildPython
     cudaPackages
     rocm

@@ -180,6 +180,70 @@ fn binding_dirs(src: &[String]) -> Vec<String> {
     dirs
 }
 
+/// The variant `create-pyproject` generates for, and why.
+#[derive(Debug)]
+pub struct VariantChoice<'p> {
+    pub variant: &'p Variant,
+    /// Set when the host has no variant of the kernel (a Metal-only kernel
+    /// on Linux): the project is still generated, for editing, for another
+    /// system's variant; this says which and lists the choices.
+    pub note: Option<String>,
+}
+
+/// `wanted` when given; else a variant of `host`: the last (newest) of
+/// backend `prefer`, else the last. When the host has none, the same pick
+/// among all variants, with a note. An error only for an unknown `wanted`
+/// or a plan without variants.
+pub fn choose_variant<'p>(
+    plan: &'p Plan,
+    wanted: Option<&str>,
+    host: &str,
+    prefer: Backend,
+) -> Result<VariantChoice<'p>> {
+    if let Some(w) = wanted {
+        return match plan.variant(w) {
+            Some(variant) => Ok(VariantChoice {
+                variant,
+                note: None,
+            }),
+            None => bail!(
+                "`{w}` is not a variant of this kernel; `kernel-builder list-variants` shows them"
+            ),
+        };
+    }
+    let pick = |vs: Vec<&'p Variant>| {
+        vs.iter()
+            .rev()
+            .find(|v| v.backend == prefer)
+            .or(vs.last())
+            .copied()
+    };
+    let on_host = plan
+        .variants
+        .iter()
+        .filter(|v| v.system.as_deref().is_none_or(|s| s == host))
+        .collect();
+    if let Some(variant) = pick(on_host) {
+        return Ok(VariantChoice {
+            variant,
+            note: None,
+        });
+    }
+    let Some(variant) = pick(plan.variants.iter().collect()) else {
+        bail!("this kernel has no variants at all; check the version bounds in build.toml");
+    };
+    let choices: Vec<&str> = plan.variants.iter().map(|v| v.name.as_str()).collect();
+    Ok(VariantChoice {
+        variant,
+        note: Some(format!(
+            "this kernel has no variant for {host}; generating the project for `{}`, which builds on {} (choices: {}; pick one with --variant)",
+            variant.name,
+            variant.system.as_deref().unwrap_or("any system"),
+            choices.join(", ")
+        )),
+    })
+}
+
 /// Whether the variant compiles a native extension.
 pub fn is_native(variant: &Variant) -> bool {
     variant.framework != Framework::TorchNoarch
@@ -424,4 +488,83 @@ pub fn clean_candidates(target: &Path, python_package: &str, ops_id: Option<&str
         out.extend(dirs);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use kb_core::config::{self, Backend};
+    use kb_core::matrix::Matrix;
+    use kb_core::plan::{self, Plan, Systems};
+
+    use super::choose_variant;
+
+    fn plan_of(src: &str) -> Plan {
+        let dir = Path::new("/nonexistent-kernel");
+        let (c, _) = config::parse_str(src, &dir.join("build.toml"), dir, false).unwrap();
+        plan::plan(
+            &c,
+            Matrix::get(),
+            &Systems::All,
+            Path::new("build.toml"),
+            b"",
+        )
+        .unwrap()
+    }
+
+    const METAL_ONLY: &str = "[general]\nname = \"mk\"\nversion = 1\nedition = 5\nlicense = \"MIT\"\nbackends = [\"metal\"]\n[torch]\nsrc = [\"t.cpp\"]\n[kernel.m]\nbackend = \"metal\"\ndepends = [\"torch\"]\nsrc = [\"m.metal\"]\n";
+
+    #[test]
+    fn host_without_variants_gets_a_choice_and_the_list() {
+        let p = plan_of(METAL_ONLY);
+        let c = choose_variant(&p, None, "x86_64-linux", Backend::Cpu).unwrap();
+        assert_eq!(c.variant.name, "torch215-metal-aarch64-darwin");
+        let note = c.note.unwrap();
+        assert!(
+            note.contains("no variant for x86_64-linux")
+                && note.contains("torch214-metal-aarch64-darwin")
+                && note.contains("--variant"),
+            "{note}"
+        );
+        // On its own system there is nothing to explain.
+        let c = choose_variant(&p, None, "aarch64-darwin", Backend::Cpu).unwrap();
+        assert_eq!(c.variant.name, "torch215-metal-aarch64-darwin");
+        assert!(c.note.is_none());
+    }
+
+    #[test]
+    fn host_variants_prefer_the_requested_backend() {
+        let p = plan_of(
+            &METAL_ONLY
+                .replace("[\"metal\"]", "[\"cpu\", \"metal\"]")
+                .replace("backend = \"metal\"", "backend = \"cpu\""),
+        );
+        let c = choose_variant(&p, None, "x86_64-linux", Backend::Cpu).unwrap();
+        assert_eq!(c.variant.name, "torch215-cxx11-cpu-x86_64-linux");
+        assert!(c.note.is_none());
+    }
+
+    #[test]
+    fn a_named_variant_must_exist() {
+        let p = plan_of(METAL_ONLY);
+        let c = choose_variant(
+            &p,
+            Some("torch214-metal-aarch64-darwin"),
+            "x86_64-linux",
+            Backend::Cpu,
+        )
+        .unwrap();
+        assert_eq!(c.variant.name, "torch214-metal-aarch64-darwin");
+        assert!(c.note.is_none());
+        let e = choose_variant(
+            &p,
+            Some("torch215-cxx11-cpu-x86_64-linux"),
+            "x86_64-linux",
+            Backend::Cpu,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("is not a variant of this kernel"), "{e}");
+    }
 }

@@ -307,3 +307,78 @@ fn tvm_ffi_projects_build_a_plain_shared_library() {
         .contains_key(&PathBuf::from("torch-ext/registration.h")));
     assert!(file(&g, "pyproject.toml").contains("\"apache-tvm-ffi==0.1.*\""));
 }
+
+#[test]
+fn create_pyproject_on_a_host_without_variants_picks_one_and_says_so() {
+    // A kernel of a backend this host never has: Metal off macOS, else CUDA.
+    let backend = if cfg!(target_os = "macos") {
+        "cuda"
+    } else {
+        "metal"
+    };
+    let ext = if backend == "metal" { "metal" } else { "cu" };
+    let d = tempfile::tempdir().unwrap();
+    for f in ["torch-ext/t.cpp".to_string(), format!("k/op.{ext}")] {
+        let p = d.path().join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, "").unwrap();
+    }
+    std::fs::write(
+        d.path().join("build.toml"),
+        format!(
+            "[general]\nname = \"hostless\"\nversion = 1\nedition = 5\nlicense = \"MIT\"\nbackends = [\"{backend}\"]\n[torch]\nsrc = [\"torch-ext/t.cpp\"]\n[kernel.op]\nbackend = \"{backend}\"\ndepends = [\"torch\"]\nsrc = [\"k/op.{ext}\"]\n"
+        ),
+    )
+    .unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let out = crate::support::ok(
+        crate::support::kb()
+            .args(["--json", "create-pyproject", "--unique-id", "abc1234"])
+            .arg(d.path())
+            .arg(target.path())
+            .output()
+            .unwrap(),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let variant = v["variant"].as_str().unwrap();
+    assert!(variant.contains(backend), "{v}");
+    let note = v["host_note"].as_str().unwrap();
+    assert!(
+        note.contains("has no variant for") && note.contains("--variant"),
+        "{note}"
+    );
+    assert!(target.path().join("CMakeLists.txt").is_file());
+    // The text output shows the note on standard error; -q hides it.
+    let out = crate::support::ok(
+        crate::support::kb()
+            .args(["create-pyproject", "--force", "--unique-id", "abc1234"])
+            .arg(d.path())
+            .arg(target.path())
+            .output()
+            .unwrap(),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("note: this kernel has no variant for"),
+        "{err}"
+    );
+    let out = crate::support::ok(
+        crate::support::kb()
+            .args([
+                "-q",
+                "create-pyproject",
+                "--force",
+                "--unique-id",
+                "abc1234",
+            ])
+            .arg(d.path())
+            .arg(target.path())
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

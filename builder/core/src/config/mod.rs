@@ -9,4 +9,4 @@ pub mod parse;
 
 pub use diag::{ConfigErrors, Diagnostic, Severity};
 pub use model::*;
-pub use parse::{build_toml_path, load, parse_str, Loaded};
+pub use parse::{build_toml_path, load, load_with, parse_str, Loaded};

@@ -110,6 +110,7 @@ function(kb_configure_extension target)
   if(APPLE)
     target_link_options(${target} PRIVATE "LINKER:-undefined,dynamic_lookup")
   endif()
+  kb_glibc_compat(${target})
   set_property(GLOBAL PROPERTY KB_DEVICE_OBJECTS "")
   set_property(GLOBAL PROPERTY KB_USES_CUDA OFF)
   set_property(GLOBAL PROPERTY KB_USES_HIP OFF)
@@ -228,7 +229,9 @@ function(kb_device_object target kind src includes cxx_flags device_flags target
   else()
     message(FATAL_ERROR "kernel-builder: no device rule for ${kind}")
   endif()
-  add_custom_command(OUTPUT "${_obj}" COMMAND ${_cmd} DEPENDS ${_deps} DEPFILE "${_dep}"
+  set(_glibc_dep)
+  kb_glibc_compat_device(${kind} _cmd _glibc_dep)
+  add_custom_command(OUTPUT "${_obj}" COMMAND ${_cmd} DEPENDS ${_deps} ${_glibc_dep} DEPFILE "${_dep}"
     COMMENT "Compiling ${kind} object ${_name}" VERBATIM COMMAND_EXPAND_LISTS)
   set_property(GLOBAL APPEND PROPERTY KB_DEVICE_OBJECTS "${_obj}")
 endfunction()
@@ -403,3 +406,29 @@ function(kb_finalize_extension target)
     target_link_options(${target} PRIVATE -fsycl ${KB_SYCL_LINK_FLAGS})
   endif()
 endfunction()
+
+# --- glibc compatibility (local backend) -----------------------------------
+# KB_GLIBC_COMPAT_DIR holds kb_glibc_compat.h, force-included into every host
+# compile (and into nvcc's host compiles), and kb_glibc_compat.c, compiled
+# into the module. kernel-builder generates both from the host's glibc and the
+# manylinux target (README, "glibc compatibility"). Unset: nothing changes.
+function(kb_glibc_compat target)
+  if(NOT KB_GLIBC_COMPAT_DIR)
+    return()
+  endif()
+  set(_h "${KB_GLIBC_COMPAT_DIR}/kb_glibc_compat.h")
+  # Joined `-include<file>`: CMake de-duplicates separate option words.
+  target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:C,CXX>:-include${_h}>)
+  target_sources(${target} PRIVATE "${KB_GLIBC_COMPAT_DIR}/kb_glibc_compat.c")
+endfunction()
+
+# nvcc: the header goes to its host compiler; appends to the caller's command
+# and dependency lists.
+function(kb_glibc_compat_device kind cmd_var dep_var)
+  if(KB_GLIBC_COMPAT_DIR AND kind STREQUAL "cuda")
+    set(_h "${KB_GLIBC_COMPAT_DIR}/kb_glibc_compat.h")
+    set(${cmd_var} ${${cmd_var}} "-Xcompiler=-include${_h}" PARENT_SCOPE)
+    set(${dep_var} "${_h}" PARENT_SCOPE)
+  endif()
+endfunction()
+# --- end glibc compatibility -------------------------------------------------
