@@ -81,6 +81,9 @@ fn nix_depends_refuses_unpinned_and_unknown_dependencies() {
     let e = cmake_flags("13.2", &["cutlass_4_5"]).unwrap_err();
     assert!(e.contains("`cutlass_4_5` cannot be fetched"), "{e}");
     assert!(e.contains("KERNEL_BUILDER_DEP_CUTLASS_4_5"), "{e}");
+    let e = cmake_flags("13.2", &["cutlass_4_4"]).unwrap_err();
+    assert!(e.contains("`cutlass_4_4` cannot be fetched"), "{e}");
+    assert!(e.contains("KERNEL_BUILDER_DEP_CUTLASS_4_4"), "{e}");
     let e = cmake_flags("13.2", &["cutlass_9_9"]).unwrap_err();
     assert!(e.contains("unknown dependency `cutlass_9_9`"), "{e}");
     // sycl_tla has a source per oneAPI release only.

@@ -244,6 +244,10 @@ mod tests {
             d.dependency["cutlass_4_5"].version.as_deref(),
             Some("4.5.2")
         );
+        assert_eq!(
+            d.dependency["cutlass_4_4"].version.as_deref(),
+            Some("4.4.0")
+        );
     }
 
     #[test]
@@ -322,7 +326,15 @@ mod tests {
                 }
             }
         }
+        // An unknown name is refused, and the hint lists every known one.
         let e = accepted(Backend::Cuda, "cutlass_9_9").unwrap_err();
         assert!(e.contains("unknown dependency `cutlass_9_9`"), "{e}");
+        for name in get().dependency.keys() {
+            assert!(e.contains(name.as_str()), "hint lacks {name}: {e}");
+        }
+        // The reference's names that community kernels use, e.g. cutlass_4_4.
+        for name in ["torch", "cutlass_3_8", "cutlass_4_4", "cutlass_4_5"] {
+            accepted(Backend::Cuda, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
     }
 }
