@@ -85,6 +85,32 @@ pub struct Variant {
     pub kernels: Vec<PlannedKernel>,
 }
 
+impl Variant {
+    /// The dependencies of `data/depends.toml` the variant's kernels use
+    /// that a build path has to provide (not the framework), sorted by name.
+    pub fn external_depends(
+        &self,
+    ) -> crate::Result<Vec<(&'static str, &'static crate::config::depends::Dependency)>> {
+        let data = crate::config::depends::get();
+        let mut out: Vec<(&'static str, &'static crate::config::depends::Dependency)> = Vec::new();
+        for k in &self.kernels {
+            for d in &k.depends {
+                let Some((name, dep)) = data.dependency.get_key_value(d.as_str()) else {
+                    crate::bail!(
+                        "kernel.{}: dependency `{d}` is not in data/depends.toml",
+                        k.name
+                    );
+                };
+                if dep.is_external() && !out.iter().any(|(n, _)| n == name) {
+                    out.push((name.as_str(), dep));
+                }
+            }
+        }
+        out.sort_by_key(|(n, _)| *n);
+        Ok(out)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub struct PlannedKernel {

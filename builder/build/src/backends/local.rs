@@ -81,9 +81,6 @@ impl LocalReport {
 
 /// Why the host cannot build `v`, if it cannot.
 pub fn unsupported_reason(v: &Variant, host: &str) -> Option<String> {
-    if v.framework == Framework::TvmFfi {
-        return Some("tvm-ffi variants are built by the Nix backend".into());
-    }
     if let Some(s) = &v.system {
         if s != host {
             return Some(format!("built on {s}, this host is {host}"));
@@ -427,6 +424,11 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &dyn Task, log: &Path) -> Result<St
         })
         .ok_or_else(|| err!("no torch version for {}", v.name))?;
     let env = toolchain::torch_env(&torch_version, log)?;
+    if let Some(t) = &v.tvm_ffi {
+        // tvm-ffi variants build and load in the same environment, with
+        // apache-tvm-ffi added (the loader imports torch to pick the backend).
+        toolchain::ensure_tvm_ffi(&env, &t.version, log)?;
+    }
     let cuda = match (v.backend, &v.toolkit, pyproject::is_native(v)) {
         (Backend::Cuda, Some(tk), true) => Some(toolchain::cuda_toolkit(tk, &env.python, log)?),
         _ => None,
@@ -468,35 +470,50 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &dyn Task, log: &Path) -> Result<St
         glibc_compat::write_files(&compat_dir, &header, &source)?;
     }
     if pyproject::is_native(v) {
-        let mut cmd = Command::new(&env.cmake);
-        cmd.arg("-S").arg(&project).arg("-B").arg(&cmake_dir).args([
-            "-G",
-            "Ninja",
-            "-DCMAKE_BUILD_TYPE=Release",
-        ]);
-        cmd.arg(format!("-DCMAKE_MAKE_PROGRAM={}", env.ninja.display()));
-        cmd.arg(format!("-DPython3_EXECUTABLE={}", env.python.display()));
-        cmd.arg(format!("-DKB_GLIBC_COMPAT_DIR={}", compat_dir.display()));
-        if let Some(tk) = &cuda {
-            cmd.arg(format!("-DKB_NVCC={}", tk.nvcc.display()));
-            cmd.arg(format!("-DKB_CUDART={}", tk.cudart.display()));
-            let incs: Vec<String> = tk
-                .include_dirs
-                .iter()
+        let mut defs = vec![
+            "-DCMAKE_BUILD_TYPE=Release".to_string(),
+            format!("-DCMAKE_MAKE_PROGRAM={}", env.ninja.display()),
+            format!("-DPython3_EXECUTABLE={}", env.python.display()),
+            format!("-DKB_GLIBC_COMPAT_DIR={}", compat_dir.display()),
+        ];
+        let join = |dirs: &[PathBuf]| -> String {
+            dirs.iter()
                 .map(|p| p.display().to_string())
-                .collect();
-            cmd.arg(format!("-DKB_CUDA_INCLUDE_DIRS={}", incs.join(";")));
+                .collect::<Vec<_>>()
+                .join(";")
+        };
+        if let Some(tk) = &cuda {
+            defs.push(format!("-DKB_NVCC={}", tk.nvcc.display()));
+            defs.push(format!("-DKB_CUDART={}", tk.cudart.display()));
+            defs.push(format!("-DKB_CUDA_INCLUDE_DIRS={}", join(&tk.include_dirs)));
+            defs.push(format!("-DKB_CUDA_LIBRARY_DIRS={}", join(&tk.library_dirs)));
         }
-        // Configure again when the arguments changed (e.g. a new toolkit).
+        for (name, dep) in v.external_depends()? {
+            pb.set_message(&format!("provisioning {name}"));
+            let dir = super::depends::provide(name, dep, v.toolkit.as_ref(), &env.python, log)?;
+            let Some(var) = &dep.env else {
+                bail!("data/depends.toml: `{name}` has no `env`");
+            };
+            defs.push(format!("-D{var}={}", dir.display()));
+        }
+        // Reconfigure when the toolchain or a dependency moved.
         let args_file = work.join("configure-args");
-        let args_now = format!("{cmd:?}");
+        let args_text = defs.join("\n");
         let reconfigure = !cmake_dir.join("CMakeCache.txt").exists()
             || !cmake_dir.join("build.ninja").exists()
-            || std::fs::read_to_string(&args_file).ok().as_deref() != Some(args_now.as_str());
+            || std::fs::read_to_string(&args_file).ok().as_deref() != Some(args_text.as_str());
         if reconfigure {
             pb.set_message("configuring");
+            let _ = std::fs::remove_file(&args_file);
+            let mut cmd = Command::new(&env.cmake);
+            cmd.arg("-S")
+                .arg(&project)
+                .arg("-B")
+                .arg(&cmake_dir)
+                .args(["-G", "Ninja"])
+                .args(&defs);
             run(&mut cmd, log, echo, "CMake configure")?;
-            std::fs::write(&args_file, &args_now)?;
+            std::fs::write(&args_file, &args_text)?;
         }
         pb.set_message("compiling");
         let mut cmd = Command::new(&env.ninja);
@@ -506,7 +523,12 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &dyn Task, log: &Path) -> Result<St
         }
         let out = run(&mut cmd, log, echo, "compile")?;
         compiled = !out.contains("ninja: no work to do");
-        let so = cmake_dir.join(format!("{ops_name}.abi3.so"));
+        let suffix = if v.tvm_ffi.is_some() {
+            ".so"
+        } else {
+            ".abi3.so"
+        };
+        let so = cmake_dir.join(format!("{ops_name}{suffix}"));
         if !so.exists() {
             bail!("the build did not produce {}", so.display());
         }

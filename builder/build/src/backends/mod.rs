@@ -1,6 +1,7 @@
 //! Build backends: the local (host toolchain) backend and the Nix backend,
 //! and what both do to assemble a variant directory.
 
+pub mod depends;
 pub mod glibc_compat;
 pub mod local;
 pub mod nix;

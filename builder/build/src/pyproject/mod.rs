@@ -9,13 +9,14 @@ use std::path::{Path, PathBuf};
 
 use kb_core::config::Backend;
 use kb_core::plan::{Plan, Variant};
-use kb_core::{bail, Context, Result};
+use kb_core::{bail, Context, Framework, Result};
 use minijinja::{Environment, Value};
 use serde::Serialize;
 
 const CMAKELISTS: &str = include_str!("templates/CMakeLists.txt.j2");
 const KB_CMAKE: &str = include_str!("templates/kernel-builder.cmake");
 const EMBED_CMAKE: &str = include_str!("templates/embed-binary.cmake");
+const HIPIFY_PY: &str = crate::scripts::HIPIFY;
 const REGISTRATION_H: &str = include_str!("templates/registration.h");
 const OPS_PY: &str = include_str!("templates/_ops.py.j2");
 const SETUP_PY: &str = include_str!("templates/setup.py.j2");
@@ -77,6 +78,70 @@ struct KernelCtx {
     rocm_archs: Vec<String>,
     hip_flags: Vec<String>,
     sycl_flags: Vec<String>,
+    /// Definitions of the kernel's dependencies.
+    defines: Vec<String>,
+    /// CMake variables of the kernel's dependencies (`<var>_INCLUDE_DIRS`).
+    dep_vars: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct DependencyCtx {
+    name: String,
+    version: Option<String>,
+    var: String,
+    include: Vec<String>,
+    how: String,
+}
+
+#[derive(Serialize)]
+struct SyclCtx {
+    targets: String,
+    devices: String,
+    options: String,
+}
+
+/// Libraries Torch's CMake config links into CUDA extensions besides its
+/// own (`Caffe2_PUBLIC_CUDA_DEPENDENCY_LIBS`: cuBLAS + cuBLASLt, cuRAND,
+/// cuFFT; torch 2.15 share/cmake/Caffe2/public/cuda.cmake) and the ones whose
+/// headers `ATen/cuda/CUDAContextLight.h` includes (cuSPARSE, cuSOLVER).
+const CUDA_MATH_LIBS: &[&str] = &[
+    "cublas", "cublasLt", "cusparse", "cusolver", "cufft", "curand",
+];
+/// The ROCm counterparts (torch's LoadHIP.cmake: hipBLAS/hipBLASLt/rocBLAS,
+/// hipSPARSE, hipSOLVER, hipFFT, hipRAND).
+const HIP_MATH_LIBS: &[&str] = &[
+    "hipblas",
+    "hipblaslt",
+    "rocblas",
+    "hipsparse",
+    "hipsolver",
+    "hipfft",
+    "hiprand",
+];
+
+/// Ahead-of-time SYCL targets. Facts from the reference kernel-builder's
+/// CMake (torch/preamble.cmake and xpu/dep-sycl-tla.cmake, 2026-08): by
+/// default `spir64_gen,spir64` with AOT images for pvc, xe-lpg and ats-m150;
+/// kernels using sycl-tla on oneAPI 2026.0 get pvc, bmg-g21 (Xe2) and cri.
+fn sycl_targets(variant: &Variant) -> SyclCtx {
+    let uses_tla = variant
+        .kernels
+        .iter()
+        .any(|k| k.depends.iter().any(|d| d == "sycl_tla"));
+    let v2026 = variant
+        .toolkit
+        .as_ref()
+        .is_some_and(|t| t.0.first().copied().unwrap_or(0) >= 2026);
+    let devices = if uses_tla && v2026 {
+        "pvc,bmg-g21,cri"
+    } else {
+        "pvc,xe-lpg,ats-m150"
+    };
+    SyclCtx {
+        targets: "spir64_gen,spir64".into(),
+        devices: devices.into(),
+        options: " -cl-intel-enable-auto-large-GRF-mode -cl-poison-unsupported-fp64-kernels -cl-intel-greater-than-4GB-buffer-required".into(),
+    }
 }
 
 fn backend_define(b: Backend) -> &'static str {
@@ -181,7 +246,7 @@ pub fn choose_variant<'p>(
 
 /// Whether the variant compiles a native extension.
 pub fn is_native(variant: &Variant) -> bool {
-    variant.framework != "torch-noarch"
+    variant.framework != Framework::TorchNoarch
 }
 
 /// Generate the project for `variant`. `root` is the kernel directory as seen
@@ -195,16 +260,20 @@ pub fn generate(
     if kb_core::ops_id::check_unique_id(ops_name.trim_start_matches('_')).is_err() {
         bail!("invalid ops name `{ops_name}`");
     }
-    if variant.framework == "tvm-ffi" {
-        bail!(
-            "variant {}: tvm-ffi projects are built by the Nix backend only for now",
-            variant.name
-        );
-    }
     let env = env();
     let native = is_native(variant);
     let mut files = BTreeMap::new();
     let pkg = &plan.kernel.python_package;
+    let tvm_ffi = variant.framework == Framework::TvmFfi;
+    let framework_requirement = match &variant.tvm_ffi {
+        Some(t) => format!("apache-tvm-ffi=={}.*", t.version.major_minor()),
+        None => "torch".to_string(),
+    };
+    let dependency_vars: Vec<String> = variant
+        .external_depends()?
+        .iter()
+        .filter_map(|(_, d)| d.env.clone())
+        .collect();
     let common = minijinja::context! {
         builder_version => env!("CARGO_PKG_VERSION"),
         variant => minijinja::context! { name => variant.name.clone(), backend => variant.backend.as_str() },
@@ -214,6 +283,10 @@ pub fn generate(
         version => plan.kernel.version,
         python_depends => variant.python_depends.clone(),
         native => native,
+        tvm_ffi => tvm_ffi,
+        module_suffix => if tvm_ffi { ".so" } else { ".abi3.so" },
+        framework_requirement => framework_requirement,
+        dependency_vars => dependency_vars,
     };
     let render = |tpl: &str, ctx: &Value| -> Result<String> {
         env.render_str(tpl, ctx)
@@ -225,22 +298,53 @@ pub fn generate(
             None => "\"${CMAKE_CURRENT_LIST_DIR}\"".to_string(),
             Some(p) => cmake_quote(&p.to_string_lossy()),
         };
+        let data = kb_core::config::depends::get();
+        let deps = variant.external_depends()?;
         let kernels: Vec<KernelCtx> = variant
             .kernels
             .iter()
-            .map(|k| KernelCtx {
-                name: k.name.clone(),
-                backend: k.backend.as_str().to_string(),
-                src: k.src.clone(),
-                include: k.include.clone(),
-                cxx_flags: k.cxx_flags.clone(),
-                cuda_flags: k.cuda_flags.clone(),
-                cuda_capabilities: k.cuda_capabilities.iter().map(|c| c.to_string()).collect(),
-                rocm_archs: k.rocm_archs.clone(),
-                hip_flags: k.hip_flags.clone(),
-                sycl_flags: k.sycl_flags.clone(),
+            .map(|k| {
+                let ext: Vec<&kb_core::config::depends::Dependency> = k
+                    .depends
+                    .iter()
+                    .filter_map(|d| data.dependency.get(d))
+                    .filter(|d| d.is_external())
+                    .collect();
+                KernelCtx {
+                    defines: ext.iter().flat_map(|d| d.defines.clone()).collect(),
+                    dep_vars: ext.iter().filter_map(|d| d.env.clone()).collect(),
+                    name: k.name.clone(),
+                    backend: k.backend.as_str().to_string(),
+                    src: k.src.clone(),
+                    include: k.include.clone(),
+                    cxx_flags: k.cxx_flags.clone(),
+                    cuda_flags: k.cuda_flags.clone(),
+                    cuda_capabilities: k.cuda_capabilities.iter().map(|c| c.to_string()).collect(),
+                    rocm_archs: k.rocm_archs.clone(),
+                    hip_flags: k.hip_flags.clone(),
+                    sycl_flags: k.sycl_flags.clone(),
+                }
             })
             .collect();
+        let dependencies: Vec<DependencyCtx> = deps
+            .iter()
+            .map(|(name, d)| DependencyCtx {
+                name: name.to_string(),
+                version: d.version.clone(),
+                var: d.env.clone().unwrap_or_default(),
+                include: d.include.clone(),
+                how: format!(
+                    "`kernel-builder build` provisions it; otherwise {}.",
+                    d.how_to_provide(name)
+                ),
+            })
+            .collect();
+        let (cuda_math_libs, hip_math_libs): (&[&str], &[&str]) = match variant.backend {
+            Backend::Cuda => (CUDA_MATH_LIBS, &[]),
+            Backend::Rocm => (&[], HIP_MATH_LIBS),
+            _ => (&[], &[]),
+        };
+        let sycl = (variant.backend == Backend::Xpu).then(|| sycl_targets(variant));
         let objcxx = variant
             .kernels
             .iter()
@@ -265,6 +369,10 @@ pub fn generate(
                 framework_cxx_flags => variant.cxx_flags.clone(),
                 kernels => Value::from(minijinja::value::Serde(&kernels)),
                 objcxx => objcxx,
+                dependencies => Value::from(minijinja::value::Serde(&dependencies)),
+                cuda_math_libs => cuda_math_libs.to_vec(),
+                hip_math_libs => hip_math_libs.to_vec(),
+                sycl => sycl.as_ref().map(|s| Value::from(minijinja::value::Serde(s))),
                 // Pre-rendered CMake (quoted and escaped above).
                 root_expr => root_expr,
             }
@@ -278,10 +386,13 @@ pub fn generate(
             PathBuf::from("cmake/embed-binary.cmake"),
             EMBED_CMAKE.to_string(),
         );
-        files.insert(
-            PathBuf::from("torch-ext/registration.h"),
-            REGISTRATION_H.to_string(),
-        );
+        files.insert(PathBuf::from("cmake/hipify.py"), HIPIFY_PY.to_string());
+        if !tvm_ffi {
+            files.insert(
+                PathBuf::from("torch-ext/registration.h"),
+                REGISTRATION_H.to_string(),
+            );
+        }
     }
     files.insert(PathBuf::from(pkg).join("_ops.py"), render(OPS_PY, &common)?);
     files.insert(PathBuf::from("setup.py"), render(SETUP_PY, &common)?);
@@ -334,6 +445,7 @@ pub fn clean_candidates(target: &Path, python_package: &str, ops_id: Option<&str
         "CMakeLists.txt",
         "cmake/kernel-builder.cmake",
         "cmake/embed-binary.cmake",
+        "cmake/hipify.py",
         "torch-ext/registration.h",
         "setup.py",
         "pyproject.toml",

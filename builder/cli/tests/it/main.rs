@@ -25,6 +25,7 @@ mod hub_failures;
 mod hub_upload;
 mod local_build;
 mod nix_cli;
+mod nix_depends;
 mod nix_dropin;
 mod nix_eval;
 mod nix_sandbox;

@@ -1,5 +1,7 @@
-//! `build.toml`: model, parsing (editions 3-5), validation and migration.
+//! `build.toml`: model, parsing (editions 3-5), validation and migration,
+//! and the dependencies `kernel.<name>.depends` may name (`depends`).
 
+pub mod depends;
 pub mod diag;
 pub mod migrate;
 pub mod model;

@@ -461,33 +461,6 @@ pub fn check_url(s: &str) -> Result<(), String> {
     }
 }
 
-/// Known `depends` entries and the backends they apply to (None = any):
-/// every C++ dependency the reference resolves. Sources (facts only):
-/// - `nix-builder/lib/cpp-deps.nix` of huggingface/kernels (commit 8c59f170):
-///   cutlass_2_10, cutlass_3_5, cutlass_3_6, cutlass_3_8, cutlass_3_9,
-///   cutlass_4_0, cutlass_4_4, cutlass_4_5, torch, sycl_tla, metal-cpp;
-/// - the `Dependency` enum of the `kernels-data` crate 0.16.2 on crates.io
-///   (src/config/deps.rs), which lists the same names except cutlass_4_4;
-/// - `nix-builder/pkgs/cutlass/default.nix` (commit 0aad0b2b) pins the
-///   CUTLASS releases: 2.10.0, 3.5.1, 3.6.0, 3.8.0, 3.9.2, 4.0.0, 4.5.2;
-///   cutlass_4_4 is CUTLASS 4.4.0 (kernels-community build notes).
-///
-/// CUTLASS is CUDA-only, sycl-tla (CUTLASS for SYCL) XPU-only, metal-cpp
-/// Metal-only; `torch` applies to every backend.
-pub const KNOWN_DEPENDS: &[(&str, Option<Backend>)] = &[
-    ("torch", None),
-    ("cutlass_2_10", Some(Backend::Cuda)),
-    ("cutlass_3_5", Some(Backend::Cuda)),
-    ("cutlass_3_6", Some(Backend::Cuda)),
-    ("cutlass_3_8", Some(Backend::Cuda)),
-    ("cutlass_3_9", Some(Backend::Cuda)),
-    ("cutlass_4_0", Some(Backend::Cuda)),
-    ("cutlass_4_4", Some(Backend::Cuda)),
-    ("cutlass_4_5", Some(Backend::Cuda)),
-    ("sycl_tla", Some(Backend::Xpu)),
-    ("metal-cpp", Some(Backend::Metal)),
-];
-
 /// Python dependencies the loader accepts: general ones and per backend.
 pub const GENERAL_PYTHON_DEPENDS: &[&str] = &["einops", "helion", "tvm-ffi"];
 pub fn backend_python_depends(backend: Backend) -> &'static [&'static str] {

@@ -1493,13 +1493,20 @@ impl<'a> Walker<'a> {
             None => {}
             Some(list) => {
                 for (i, (d, s)) in list.into_iter().enumerate() {
-                    let names: Vec<&str> = KNOWN_DEPENDS.iter().map(|(n, _)| *n).collect();
-                    match KNOWN_DEPENDS.iter().find(|(n, _)| *n == d) {
-                        Some((_, Some(b))) if *b != backend => self.r.error(
+                    // data/depends.toml is the one list of known dependencies.
+                    let known = &super::depends::get().dependency;
+                    let names: Vec<&str> = known.keys().map(String::as_str).collect();
+                    match known.get(&d) {
+                        Some(dep) if !dep.applies_to(backend) => self.r.error(
                             &format!("{p}.depends[{i}]"),
                             s,
                             format!(
-                                "`{d}` is a {b} dependency; this kernel's backend is {backend}"
+                                "`{d}` is a {} dependency; this kernel's backend is {backend}",
+                                dep.backends
+                                    .iter()
+                                    .map(|b| b.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join("/")
                             ),
                             "remove it",
                         ),
