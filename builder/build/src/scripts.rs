@@ -1,0 +1,8 @@
+//! Python programs the build runs, kept as real `.py` files (linted by ruff
+//! and tested by pytest in `scripts/test.sh`).
+
+/// Prints `{"torch", "python", "abi"}` of a torch environment.
+pub const TORCH_PROBE: &str = include_str!("../py/torch_probe.py");
+
+/// Prints the Python version, then the torch and kernels versions.
+pub const DOCTOR_PYTHON: &str = include_str!("../py/doctor_python.py");
