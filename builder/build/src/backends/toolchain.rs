@@ -105,7 +105,7 @@ fn probe(python: &Path) -> Result<(String, String, bool)> {
 }
 
 fn probe_uncached(python: &Path) -> Result<(String, String, bool)> {
-    let out = Command::new(python)
+    let out = kb_core::pyenv::python_command(python)
         .args(["-c", PROBE])
         .output()
         .with_context(|| format!("running {}", python.display()))?;
@@ -184,14 +184,16 @@ pub fn torch_env(version: &Version, log: &Path) -> Result<TorchEnv> {
     let python = dir.join("bin/python");
     if !python.exists() {
         run_logged(
-            Command::new(&host_python).args(["-m", "venv"]).arg(&dir),
+            kb_core::pyenv::python_command(&host_python)
+                .args(["-m", "venv"])
+                .arg(&dir),
             log,
             "creating a Python environment",
         )?;
     }
     let spec = format!("torch=={}.*", version.major_minor());
     run_logged(
-        Command::new(&python).args([
+        kb_core::pyenv::python_command(&python).args([
             "-m",
             "pip",
             "install",
@@ -330,7 +332,7 @@ pub fn cuda_toolkit(version: &Version, python: &Path, log: &Path) -> Result<Cuda
     std::fs::create_dir_all(&dir)?;
     let pkgs = cuda_packages(version);
     run_logged(
-        Command::new(python)
+        kb_core::pyenv::python_command(python)
             .args([
                 "-m",
                 "pip",

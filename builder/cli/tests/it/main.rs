@@ -18,6 +18,7 @@ mod checks_verify;
 mod cli;
 mod config_rules;
 mod examples_plans;
+mod files_untrusted;
 mod fuzz_parser;
 mod hub_failures;
 mod hub_upload;
