@@ -21,6 +21,7 @@ mod examples_plans;
 mod files_untrusted;
 mod fuzz_parser;
 mod hub_failures;
+mod hub_reliability;
 mod hub_upload;
 mod local_build;
 mod nix_cli;
