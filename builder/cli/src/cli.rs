@@ -148,7 +148,8 @@ pub struct HubArgs {
     /// Upload builds with uncommitted (dirty) provenance
     #[arg(long)]
     pub allow_dirty: bool,
-    /// Upload development builds or builds with ABI findings
+    /// Upload development builds, builds with ABI findings, or builds whose
+    /// metadata.json records no compliance verdict
     #[arg(long)]
     pub allow_noncompliant: bool,
 }

@@ -19,6 +19,7 @@ mod cli;
 mod config_rules;
 mod examples_plans;
 mod files_untrusted;
+mod fuzz_generated;
 mod fuzz_parser;
 mod hub_failures;
 mod hub_reliability;

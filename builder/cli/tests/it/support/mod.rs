@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod fake_hub;
+pub mod gen_oracle;
 pub mod python;
 
 use std::process::Output;
