@@ -65,8 +65,8 @@
           welcomeText = ''
             Kernel flake created. Next:
               - write build.toml (or start from `kernel-builder init`)
-              - `kernel-builder plan --write` and commit kernel-plan.json
               - `nix run .#build-and-copy -L`, or `nix develop` / `echo 'use flake' > .envrc`
+              - optional, faster evaluation: `kernel-builder plan --write` and commit kernel-plan.json
           '';
         };
         default = kernel;

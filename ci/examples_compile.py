@@ -39,6 +39,9 @@ import torch
 TORCH_DIR = Path(torch.__file__).resolve().parent
 TORCH_INCLUDES = [TORCH_DIR / "include", TORCH_DIR / "include" / "torch" / "csrc" / "api" / "include"]
 
+# The hipify script kernel-builder writes into generated projects.
+HIPIFY = Path(__file__).resolve().parents[1] / "builder/build/py/hipify.py"
+
 # What Debian's hipcc (ROCm 5.2 / LLVM 15) can compile device code for.
 HIPCC_ARCHS = ["gfx906", "gfx908", "gfx90a", "gfx1030"]
 # The subset compiled in CI (the brief: a few gfx targets, one CDNA, one RDNA).
@@ -151,6 +154,8 @@ def jobs_for_example(root, args, out_dir, stub_dir):
         return [], [f"{name}: pure Python (torch-noarch), nothing to compile"]
     jobs, notes = [], []
     variants = pick_variants(plan, args.cuda)
+    if args.backend:
+        variants = {b: v for b, v in variants.items() if b in args.backend}
     for backend, variant in sorted(variants.items()):
         ops_name = f"_{plan['kernel']['python-name']}_{backend}_compilecheck"
         cxx = os.environ.get("CXX", "g++")
@@ -171,12 +176,26 @@ def jobs_for_example(root, args, out_dir, stub_dir):
                     argv += flags + gencode_flags(kernel["cuda-capabilities"]) + kernel.get("cuda-flags", [])
                     caps = " ".join(kernel["cuda-capabilities"])
                     jobs.append(Job(f"{name} {variant['name']} {src} (nvcc: {caps})", argv, root))
-                elif backend == "rocm" and src.endswith(".hip"):
+                elif backend == "rocm" and src.endswith((".hip", ".cu")):
                     archs = [a for a in kernel["rocm-archs"] if a in HIP_CHECK_ARCHS]
                     if not archs:
                         notes.append(f"{name}: no arch of {kernel['rocm-archs']} is one this hipcc compiles ({HIPCC_ARCHS})")
                         continue
-                    argv = [args.hipcc, "-c", "-fPIC", src, "-o", obj(src)] + [f"--offload-arch={a}" for a in archs]
+                    compile_src = src
+                    if src.endswith(".cu"):
+                        # A CUDA source reused for ROCm: hipify it first with the
+                        # script kernel-builder generates (cmake/hipify.py).
+                        hip_dir = out_dir / f"{name}-hipify-{src.replace('/', '_')}"
+                        wrapper = hip_dir.with_suffix(".hip")
+                        files = [str(root / f) for f in kernel["src"]]
+                        subprocess.run(
+                            [sys.executable, str(HIPIFY), "--root", str(root), "--out", str(hip_dir),
+                             "--wrapper", str(wrapper), "--source", str(root / src)] + files,
+                            check=True, capture_output=True, text=True,
+                        )
+                        compile_src = str(wrapper)
+                        flags = [f"-I{hip_dir / inc}" for inc in kernel.get("include", [])] + flags
+                    argv = [args.hipcc, "-x", "hip", "-c", "-fPIC", compile_src, "-o", obj(src)] + [f"--offload-arch={a}" for a in archs]
                     argv += flags + kernel.get("hip-flags", [])
                     jobs.append(Job(f"{name} {variant['name']} {src} (hipcc: {' '.join(archs)})", argv, root))
                 elif backend in ("cpu", "rocm") and src.endswith((".cpp", ".cc")):
@@ -210,6 +229,7 @@ def main():
     parser.add_argument("--kernel-builder", required=True)
     parser.add_argument("--nvcc", required=True)
     parser.add_argument("--hipcc", default="hipcc")
+    parser.add_argument("--backend", action="append", help="only these backends (repeatable)")
     parser.add_argument("--cuda", default="13.2", help="CUDA version of the installed nvcc")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()

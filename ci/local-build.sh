@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The local backend end to end, no GPU needed (builder/cli/tests/it/local_build.rs):
-# development builds of examples/relu in a temporary directory that the real
-# `kernels` loader accepts, ABI findings shown, failed and killed builds keep
-# the previous variant, rebuild timings. The torch environment and the CUDA
-# wheels come from ci/env.sh / `kernel-builder toolchain`.
+# builds of examples/relu in a temporary directory that the real `kernels`
+# loader accepts, reported Hub-compliant (ci/compliance.sh proves it), failed
+# and killed builds keep the previous variant, rebuild timings. The torch
+# environment and the CUDA wheels come from ci/env.sh / `kernel-builder
+# toolchain`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . ci/env.sh

@@ -13,6 +13,7 @@ in
   # Pure helpers (builtins only), for kernel flakes that want to inspect the plan.
   inherit (pure)
     readPlan
+    planFor
     variantsForSystem
     variantNames
     variantByName
@@ -25,4 +26,6 @@ in
     systems
     ;
   matrix = pure.matrix;
+  # The default version entries `torchVersions` functions receive.
+  defaultTorchVersions = pure.referenceVersions;
 }

@@ -21,6 +21,7 @@
   kernelProvenance,
   builderProvenance,
   pythonCheckInputs,
+  pythonNativeCheckInputs,
   nativeCheckInputs,
   doGetKernelCheck,
 }:
@@ -32,18 +33,46 @@ let
   toolchainOf = v: callPackage ./toolchain.nix { inherit pure plan system; variant = v; };
 
   # Python for tests, shells and the get_kernel check: the variant's torch,
-  # the kernels loader, pytest and the kernel's extra test inputs.
+  # its python-depends, the kernels loader, pytest and the kernel's extra
+  # test inputs.
   testPythonOf =
     tc:
     python3.withPackages (
       ps:
       lib.optional (tc.torch != null) tc.torch
+      ++ tc.pythonDepends
       ++ [
         (pkgs.kbPython.wheel "kernels")
         ps.pytest
       ]
       ++ pythonCheckInputs ps
     );
+
+  # Native inputs of tests and shells (the kernel's options).
+  extraNative = nativeCheckInputs pkgs ++ pythonNativeCheckInputs python3.pkgs;
+
+  # The kernel directory without build outputs, caches and VCS data: what
+  # `fill-card` reads (build.toml, the Python package, CARD.md, benchmarks/).
+  kernelSource = builtins.path {
+    inherit path;
+    name = "${kernelName}-source";
+    filter = pure.sourceFilter path [ "." ];
+  };
+  hasCard = builtins.pathExists (path + "/CARD.md");
+  benchmarks =
+    if builtins.pathExists (path + "/benchmarks") then
+      builtins.path {
+        path = path + "/benchmarks";
+        name = "${kernelName}-benchmarks";
+        filter = p: _: baseNameOf p != "__pycache__" && !(lib.hasSuffix ".pyc" (baseNameOf p));
+      }
+    else
+      null;
+
+  # The `kernels` loader's command line (`nix run .#kernels -- ...`).
+  kernels = python3.withPackages (_: [ (pkgs.kbPython.wheel "kernels") ]) // {
+    meta.mainProgram = "kernels";
+  };
 
   variant =
     name:
@@ -65,12 +94,15 @@ let
       testPython = if doGetKernelCheck then testPythonOf tc else tc.buildPython;
     };
 
-  # Required variants of the system as $out/<variant> links.
+  # Variants as $out/<variant> links, with the kernel card filled from
+  # CARD.md ($out/CARD.md, uploaded as the Hub README) and $out/benchmarks/
+  # when the kernel has them and the bundle has variants.
   bundle =
     drvs:
     runCommand "${kernelName}-bundle"
       {
         passthru.variants = map (d: d.variantName) drvs;
+        nativeBuildInputs = lib.optional (hasCard && drvs != [ ]) kernel-builder;
       }
       (
         ''
@@ -79,6 +111,12 @@ let
         + lib.concatMapStrings (d: ''
           ln -s ${d}/${d.variantName} "$out/${d.variantName}"
         '') drvs
+        + lib.optionalString (drvs != [ ] && benchmarks != null) ''
+          cp -r ${benchmarks} "$out/benchmarks"
+        ''
+        + lib.optionalString (drvs != [ ] && hasCard) ''
+          HOME=$TMPDIR kernel-builder fill-card ${kernelSource} "$out/CARD.md"
+        ''
       );
 
   # Copy each variant of the bundle to ./build/<variant>, replacing it in
@@ -105,6 +143,11 @@ let
       rm -rf "$tmp"
       echo "build/$v"
     done
+    if [ -f "${b}/CARD.md" ]; then
+      cp --no-preserve=mode,ownership "${b}/CARD.md" build/.CARD.md.new
+      mv build/.CARD.md.new build/CARD.md
+      echo "build/CARD.md"
+    fi
   '';
 
   buildAndCopy =
@@ -162,7 +205,7 @@ let
         py
         coreutils
       ]
-      ++ nativeCheckInputs pkgs;
+      ++ extraNative;
       text =
         if testsSource == null then
           ''
@@ -226,7 +269,7 @@ let
         findutils
       ]
       ++ tc.nativeBuildInputs
-      ++ nativeCheckInputs pkgs;
+      ++ extraNative;
       buildInputs = tc.buildInputs;
       KB_VARIANT = name;
       KB_CMAKE_FLAGS = lib.concatStringsSep " " tc.cmakeFlags;
@@ -251,7 +294,7 @@ let
     in
     mkShell {
       name = "${kernelName}-test-${name}";
-      packages = [ py ] ++ nativeCheckInputs pkgs;
+      packages = [ py ] ++ extraNative;
       shellHook = ''
         export KERNEL_DIR=${dir}
         export LOCAL_KERNELS="${localKernelsKey}=${dir}"
@@ -263,6 +306,7 @@ in
 {
   inherit
     kernel-builder
+    kernels
     variant
     bundle
     buildAndCopy

@@ -45,10 +45,40 @@ let
   matrixFile = ../data/matrix.toml;
   matrix = builtins.fromTOML (builtins.readFile matrixFile);
 
-  # Read `kernel-plan.json` next to `build.toml` and check that it is current:
-  # it must have been computed from this `build.toml` (sha256 of its bytes)
-  # and with this flake's variant matrix. A stale plan is an error that says
-  # how to refresh it; Nix never recomputes the plan itself.
+  # Check a plan against the kernel's build.toml and this flake's matrix: it
+  # must have been computed from these bytes of build.toml (sha256) and with
+  # this matrix. `origin` names where the plan came from, for messages.
+  checkPlan =
+    {
+      path,
+      plan,
+      origin ? planFileName,
+      matrixPath ? matrixFile,
+    }:
+    let
+      buildToml = path + "/build.toml";
+      tomlHash = builtins.hashFile "sha256" buildToml;
+      matrixHash = builtins.hashFile "sha256" matrixPath;
+      escape = "${rerunHint}, or delete ${planFileName} to let the flake compute the plan itself";
+    in
+    if (plan.schema or null) != planSchema then
+      throw "kernel-builder: ${origin} has schema ${toString (plan.schema or "none")}, this flake reads schema ${toString planSchema}; ${escape}"
+    else if (plan."build-toml-sha256" or "") != tomlHash then
+      throw "kernel-builder: ${origin} is stale: build.toml changed since the plan was written (plan: ${plan."build-toml-sha256" or "none"}, build.toml: ${tomlHash}); ${escape}"
+    else if (plan."matrix-sha256" or "") != matrixHash then
+      throw "kernel-builder: ${origin} was computed with a different variant matrix than this flake's kernel-builder (plan: ${plan."matrix-sha256" or "none"}, flake: ${matrixHash}); the flake input was probably updated. ${escape}"
+    else
+      plan;
+
+  checkBuildToml =
+    path:
+    if builtins.pathExists (path + "/build.toml") then
+      true
+    else
+      throw "kernel-builder: ${toString path}/build.toml does not exist; `path` must point at the kernel directory (the one with build.toml)";
+
+  # Read `kernel-plan.json` next to `build.toml` and check that it is current
+  # (checkPlan). A stale plan is an error that says how to refresh it.
   readPlan =
     {
       path,
@@ -56,26 +86,66 @@ let
     }:
     let
       file = path + "/${planFileName}";
-      buildToml = path + "/build.toml";
-      exists = builtins.pathExists file;
-      plan = builtins.fromJSON (builtins.readFile file);
-      tomlHash = builtins.hashFile "sha256" buildToml;
-      matrixHash = builtins.hashFile "sha256" matrixPath;
-      check =
-        if !builtins.pathExists buildToml then
-          throw "kernel-builder: ${toString buildToml} does not exist; `path` must point at the kernel directory (the one with build.toml)"
-        else if !exists then
-          throw "kernel-builder: ${planFileName} is missing next to build.toml (${toString path}); ${rerunHint}. In a git repository, `git add ${planFileName}` so that the flake sees it."
-        else if (plan.schema or null) != planSchema then
-          throw "kernel-builder: ${planFileName} has schema ${toString (plan.schema or "none")}, this flake reads schema ${toString planSchema}; ${rerunHint}"
-        else if (plan."build-toml-sha256" or "") != tomlHash then
-          throw "kernel-builder: ${planFileName} is stale: build.toml changed since the plan was written (plan: ${plan."build-toml-sha256" or "none"}, build.toml: ${tomlHash}); ${rerunHint}"
-        else if (plan."matrix-sha256" or "") != matrixHash then
-          throw "kernel-builder: ${planFileName} was computed with a different variant matrix than this flake's kernel-builder (plan: ${plan."matrix-sha256" or "none"}, flake: ${matrixHash}); the flake input was probably updated. ${rerunHint}"
-        else
-          plan;
     in
-    check;
+    assert checkBuildToml path;
+    if !builtins.pathExists file then
+      throw "kernel-builder: ${planFileName} is missing next to build.toml (${toString path}); ${rerunHint}. In a git repository, `git add ${planFileName}` so that the flake sees it."
+    else
+      checkPlan {
+        inherit path matrixPath;
+        plan = builtins.fromJSON (builtins.readFile file);
+      };
+
+  # The derivation that computes the plan file from build.toml alone with
+  # the Rust CLI (`kernel-builder nix plan-file`), for kernels that commit
+  # no kernel-plan.json. It runs the CLI directly (no shell, no stdenv), so
+  # any `kernelBuilder` package for the build machine will do.
+  planDerivation =
+    {
+      path,
+      kernelBuilder,
+      system,
+    }:
+    assert checkBuildToml path;
+    derivation {
+      name = planFileName;
+      inherit system;
+      builder = "${kernelBuilder}/bin/kernel-builder";
+      args = [
+        "nix"
+        "plan-file"
+        "--no-source-checks"
+        "--out"
+        (builtins.placeholder "out")
+        (builtins.path {
+          path = path + "/build.toml";
+          name = "build.toml";
+        })
+      ];
+    };
+
+  # The plan of a kernel: its committed kernel-plan.json when there is one
+  # (the fast path, checked for staleness), otherwise computed by the Rust
+  # CLI in a derivation and read back (import from derivation: evaluation
+  # builds `kernelBuilder` and runs it once per build.toml).
+  planFor =
+    {
+      path,
+      kernelBuilder ? null,
+      system ? null,
+    }:
+    if builtins.pathExists (path + "/${planFileName}") || kernelBuilder == null then
+      readPlan { inherit path; }
+    else
+      checkPlan {
+        inherit path;
+        origin = "the plan computed from build.toml";
+        plan = builtins.fromJSON (
+          builtins.readFile (planDerivation {
+            inherit path kernelBuilder system;
+          })
+        );
+      };
 
   # Variants built on `system`: the system's own variants plus the noarch
   # ones (system = null), in plan order. `list-variants --system S` lists
@@ -98,9 +168,69 @@ let
   # Systems the flake exposes outputs for: those of the matrix.
   systems = matrix.systems;
 
-  # The bundle: required variants of the system, optionally only the given
-  # framework versions (`torchVersions = [ "2.15" ]`). Versions are matched
-  # against the plan's own `torch.version` / `tvm-ffi.version` fields.
+  # The matrix in the shape of the reference builder's `torchVersions`
+  # entries ({ torchVersion; cudaVersion | rocmVersion | xpuVersion | cpu |
+  # metal = true; systems; bundleBuild; }), tvm-ffi entries with
+  # `tvmFfiVersion` instead of `torchVersion`. Kernel flakes pass a function
+  # of this list as `torchVersions` (e.g. to leave a CUDA version out).
+  referenceVersions = map (
+    e:
+    let
+      tk = e.toolkit or null;
+      compute =
+        if e.backend == "cuda" then
+          { cudaVersion = tk; }
+        else if e.backend == "rocm" then
+          { rocmVersion = tk; }
+        else if e.backend == "xpu" then
+          { xpuVersion = tk; }
+        else
+          { ${e.backend} = true; };
+      framework =
+        if e.framework == "torch" then { torchVersion = e.version; } else { tvmFfiVersion = e.version; };
+    in
+    framework
+    // compute
+    // {
+      systems = e.systems;
+      bundleBuild = e.required or false;
+    }
+  ) matrix.entry;
+
+  # What identifies a version entry (not its systems or bundle flag).
+  versionKey = e: builtins.toJSON (builtins.removeAttrs e [ "systems" "bundleBuild" ]);
+
+  # Does version entry `e` select plan variant `v` on `system`?
+  versionSelects =
+    e: v: system:
+    let
+      tk = v.toolkit or null;
+      backendOk =
+        if v.backend == "cuda" then
+          (if tk == null then e ? cudaVersion else (e.cudaVersion or null) == tk)
+        else if v.backend == "rocm" then
+          (if tk == null then e ? rocmVersion else (e.rocmVersion or null) == tk)
+        else if v.backend == "xpu" then
+          (if tk == null then e ? xpuVersion else (e.xpuVersion or null) == tk)
+        else
+          e.${v.backend} or false;
+      frameworkOk =
+        if (v.torch or null) != null then
+          (e.torchVersion or null) == v.torch.version
+        else if (v."tvm-ffi" or null) != null then
+          (e.tvmFfiVersion or null) == v."tvm-ffi".version
+        else
+          true;
+    in
+    backendOk && frameworkOk && builtins.elem system (e.systems or [ system ]);
+
+  # The bundle of a system. `torchVersions`:
+  #   null                 the plan's required variants;
+  #   [ "2.15" ]           those of the listed framework versions;
+  #   defaults: [ ... ]    as the reference builder: a function of
+  #                        `referenceVersions` whose `bundleBuild` entries
+  #                        select plan variants. Entries the matrix does not
+  #                        have are an error (only plan variants exist).
   bundleVariants =
     {
       plan,
@@ -119,13 +249,33 @@ let
           null;
       known = unique (builtins.filter (x: x != null) (map versionOf vs));
       bad = builtins.filter (t: !(builtins.elem t known)) torchVersions;
+      entries = torchVersions referenceVersions;
+      defaultKeys = map versionKey referenceVersions;
+      foreign = builtins.filter (e: !(builtins.elem (versionKey e) defaultKeys)) entries;
+      bundled = builtins.filter (e: e.bundleBuild or false) entries;
     in
     if torchVersions == null then
       vs
+    else if builtins.isFunction torchVersions then
+      if !(builtins.isList entries) then
+        throw "kernel-builder: `torchVersions` must return a list of version entries (it is called with the defaults: `torchVersions = defaults: ...`)"
+      else if foreign != [ ] then
+        throw "kernel-builder: `torchVersions` returned ${versionKey (builtins.head foreign)}, which this kernel-builder's matrix (data/matrix.toml) does not have; only plan variants can be built (`kernel-builder list-variants`)"
+      else
+        builtins.filter (v: any (e: versionSelects e v system) bundled) (variantsForSystem plan system)
     else if bad != [ ] then
       throw "kernel-builder: torchVersions names ${builtins.concatStringsSep ", " bad}, which the plan has no required variant of on ${system} (available: ${builtins.concatStringsSep ", " known})"
     else
       builtins.filter (v: versionOf v == null || builtins.elem (versionOf v) torchVersions) vs;
+
+  # One variant per backend of a system (for the `ci` output), as the Rust
+  # side chose them (`ci-variants` of the plan file).
+  ciVariants =
+    plan: system:
+    let
+      per = (plan."ci-variants" or { }).${system} or { };
+    in
+    map (b: variantByName plan per.${b}) (builtins.attrNames per);
 
   # The default variant of a system, chosen by the Rust side and recorded in
   # the plan file (`default-variants`).
@@ -299,8 +449,10 @@ let
         version = null;
       };
 
-  # Find the torch wheel of a variant in `pkgs/torch/wheels.json` (written
-  # by `cargo xtask pkgmeta torch-wheels`), by the plan's own fields.
+  # Find the torch wheel of a variant among the recorded ones, by the plan's
+  # own fields. `wheels.wheels` merges pkgs/torch/wheels.json (the Python
+  # package index: committed) and pkgs/torch/wheels-pytorch.json (PyTorch's
+  # own indexes: generated where download.pytorch.org is reachable).
   torchWheelFor =
     {
       wheels,
@@ -318,7 +470,7 @@ let
       ) (wheels.wheels or [ ]);
     in
     if matches == [ ] then
-      throw "kernel-builder: no torch wheel recorded for torch ${toString tv} ${variant.backend} ${toString variant.toolkit} on ${system} in pkgs/torch/wheels.json; regenerate it with `cargo xtask pkgmeta torch-wheels -o pkgs/torch/wheels.json` (see pkgs/README.md)"
+      throw "kernel-builder: no torch wheel is recorded for torch ${toString tv} ${variant.backend} ${toString variant.toolkit} on ${system}: pkgs/torch/wheels.json has what the Python package index serves, and this wheel is on PyTorch's own index. On a machine that reaches download.pytorch.org run `cargo xtask pkgmeta torch-wheels --python cp313 -o pkgs/torch/wheels-pytorch.json` in the kernel-builder checkout (see pkgs/README.md)"
     else
       builtins.head matches;
 
@@ -345,7 +497,13 @@ in
     unique
     matrix
     matrixFile
+    checkPlan
     readPlan
+    planDerivation
+    planFor
+    referenceVersions
+    versionSelects
+    ciVariants
     variantsForSystem
     variantNames
     variantByName

@@ -57,10 +57,18 @@ let
       };
   tvmFfi = if (variant."tvm-ffi" or null) != null then pkgs.kbPython.wheel "apache-tvm-ffi" else null;
 
+  # The kernel's python-depends for this variant (general and per backend,
+  # as the plan lists them), from the recorded wheels.
+  pythonDepends = pkgs.kbPython.forDepends {
+    names = variant."python-depends" or [ ];
+    inherit torch;
+  };
+
   buildPython = python3.withPackages (
     ps:
     lib.optional (torch != null) torch
     ++ lib.optional (tvmFfi != null) tvmFfi
+    ++ pythonDepends
     ++ [ ps.setuptools ]
   );
 
@@ -87,12 +95,33 @@ let
     "-DKB_NVCC_CCBIN=${kernelStdenv.cc}/bin/c++"
     "-DKB_CUDART=${lib.getLib cudaPackages.cuda_cudart}/lib/libcudart.so"
     "-DKB_CUDA_INCLUDE_DIRS=${
-      lib.concatStringsSep ";" [
-        "${lib.getDev cudaPackages.cuda_cudart}/include"
-        "${lib.getDev cudaPackages.cuda_cccl}/include"
-      ]
+      lib.concatStringsSep ";" (
+        [
+          "${lib.getDev cudaPackages.cuda_cudart}/include"
+          "${lib.getDev cudaPackages.cuda_cccl}/include"
+        ]
+        ++ map (p: "${lib.getDev p}/include") cudaMathLibs
+      )
     }"
+    # Math libraries (linked as needed by the generated CMake).
+    "-DKB_CUDA_LIBRARY_DIRS=${lib.concatStringsSep ";" (map (p: "${lib.getLib p}/lib") cudaMathLibs)}"
   ];
+  # Headers Torch's CUDA headers include and libraries Torch's CMake config
+  # links (cuBLAS, cuSPARSE, cuSOLVER, cuRAND, cuFFT, NVTX).
+  cudaMathLibs = lib.optionals (cudaPackages != null) (
+    builtins.filter (p: p != null) (
+      map (n: cudaPackages.${n} or null) [
+        "libcublas"
+        "libcusparse"
+        "libcusolver"
+        "libcurand"
+        "libcufft"
+        "cuda_nvtx"
+      ]
+    )
+  );
+  # `depends` of the variant's kernels (data/depends.toml).
+  depends = import ./depends.nix { inherit lib pkgs variant; };
   rocmFlags = lib.optionals (rocm != null) [
     "-DKB_HIPCC=${rocm.toolkit}/bin/hipcc"
     "-DKB_HIP_RUNTIME=${rocm.toolkit}/lib/libamdhip64.so"
@@ -125,6 +154,7 @@ in
   stdenv = kernelStdenv;
   inherit
     torch
+    pythonDepends
     buildPython
     cudaPackages
     rocm
@@ -141,7 +171,8 @@ in
   ]
   ++ cudaFlags
   ++ rocmFlags
-  ++ xpuFlags;
+  ++ xpuFlags
+  ++ depends.cmakeFlags;
   checkAbiFlags = lib.concatStringsSep " " (
     lib.optionals ((variant."stable-abi" or null) != null) [
       "--torch-stable-abi"

@@ -26,10 +26,15 @@ echo "== benchmark: list-variants"
 scripts/bench-list-variants.sh
 
 # Heavy checks, each installs what it needs (see ci/).
-for script in ci/setup.sh ci/python.sh ci/local-build.sh ci/examples.sh ci/authoring.sh ci/checks.sh ci/nix.sh; do
+for script in ci/setup.sh ci/python.sh ci/local-build.sh ci/examples.sh ci/compliance.sh ci/authoring.sh ci/checks.sh ci/nix.sh; do
   if [ -f "$script" ]; then
     echo "== $script"
     bash "$script"
   fi
 done
+# A report (timings never fail it; a failing build does): kernel-builder
+# against torch.utils.cpp_extension on examples/relu, one repetition (about
+# 4 min on a quiet 2-core machine). By hand: scripts/bench-build.sh --reps 5.
+echo "== benchmark: build speed against torch.utils.cpp_extension (report)"
+scripts/bench-build.sh --reps 1
 echo "all checks passed"

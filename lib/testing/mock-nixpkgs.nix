@@ -16,6 +16,14 @@
   },
   # Extra attributes (e.g. cudaPackages_13_2 = null to simulate its absence).
   extra ? { },
+  # A directory with a runnable bin/kernel-builder (e.g. the test suite's
+  # bundle of the binary under test) to stand in for the kernel-builder
+  # package; derivations that run it (the plan of a kernel without
+  # kernel-plan.json) then really build. Without it, a placeholder.
+  kernelBuilder ? null,
+  # The system that builds for this one (nixpkgs' buildPlatform). The test
+  # suite builds the plan of every system's stand-in on this machine.
+  buildSystem ? system,
 }:
 let
   b = builtins;
@@ -38,6 +46,8 @@ let
       attrNames
       ;
     optional = c: x: if c then [ x ] else [ ];
+    concatMap = f: l: b.concatLists (map f l);
+    unique = b.foldl' (acc: x: if b.elem x acc then acc else acc ++ [ x ]) [ ];
     optionals = c: l: if c then l else [ ];
     optionalString = c: s: if c then s else "";
     optionalAttrs = c: a: if c then a else { };
@@ -111,6 +121,7 @@ let
     cc = tool ccName // {
       name = ccName;
     };
+    buildPlatform.system = buildSystem;
     hostPlatform = {
       inherit system;
       isLinux = lib.hasSuffix "-linux" system;
@@ -148,6 +159,8 @@ let
       networkx = tool "networkx";
       sympy = tool "sympy";
       typing-extensions = tool "typing-extensions";
+      tomlkit = tool "tomlkit";
+      pytest-xdist = tool "pytest-xdist";
     };
   };
 
@@ -191,7 +204,19 @@ let
     libarchive = tool "libarchive";
     autoPatchelfHook = tool "autoPatchelfHook";
     makeWrapper = tool "makeWrapper";
-    kernel-builder = tool "kernel-builder";
+    kernel-builder =
+      if kernelBuilder == null then
+        tool "kernel-builder"
+      else
+        {
+          type = "derivation";
+          name = "kernel-builder";
+          outPath = kernelBuilder;
+        };
+    # Native builds: the build machine's packages are these (unless the
+    # stand-in is told another `buildSystem`, where only kernel-builder is
+    # used from it).
+    buildPackages = if buildSystem == system then final else { inherit (final) kernel-builder; };
     cudaPackages_12_6 = cudaPackagesFor "12.6";
     cudaPackages_13_0 = cudaPackagesFor "13.0";
     cudaPackages_13_2 = cudaPackagesFor "13.2";
@@ -211,8 +236,10 @@ let
           version = wheel.version;
         };
     };
-    kbPython = {
-      wheel = name: tool "python-wheel-${name}";
+    kbPython = rec {
+      wheelWith = torch: name: tool "python-wheel-${name}";
+      wheel = wheelWith null;
+      forDepends = { names, torch ? null }: map (n: tool "python-depends-${n}") names;
     };
     kbRocm.forVersion = v: { toolkit = tool "rocm-toolkit-${v}"; };
     kbXpu.forVersion = v: { toolkit = tool "oneapi-toolkit-${v}"; };

@@ -1,9 +1,17 @@
 # torch from the official binary wheels, one per torch x compute x system of
-# the matrix. `wheels.json` is written by
-#   cargo xtask pkgmeta torch-wheels --python cp313 -o pkgs/torch/wheels.json
-# (URL and sha256 of each wheel, from download.pytorch.org). The wheels'
-# native libraries are patched against nixpkgs' CUDA / the ROCm and oneAPI
-# package sets, which stand in for the nvidia-* / rocm / intel pip packages.
+# the matrix, from two generated files (URL and sha256 of each wheel, never
+# edited by hand):
+#   wheels.json          torch's default wheels on the Python package index
+#                        (committed; each wheel's compute read from its
+#                        torch/version.py):
+#     cargo xtask pkgmeta torch-wheels --index https://pypi.org/simple -o pkgs/torch/wheels.json
+#   wheels-pytorch.json  the other cells, from PyTorch's own indexes
+#                        (download.pytorch.org; not reachable where this was
+#                        written, so not committed yet):
+#     cargo xtask pkgmeta torch-wheels --python cp313 -o pkgs/torch/wheels-pytorch.json
+# The wheels' native libraries are patched against nixpkgs' CUDA / the ROCm
+# and oneAPI package sets, which stand in for the nvidia-* / rocm / intel
+# pip packages.
 {
   lib,
   stdenv,
@@ -12,14 +20,17 @@
   autoPatchelfHook,
 }:
 let
-  wheelsFile = ./wheels.json;
   pyTag = "cp" + lib.replaceStrings [ "." ] [ "" ] python3.pythonVersion;
-  wheels =
-    if builtins.pathExists wheelsFile then
-      lib.importJSON wheelsFile
-    else
-      throw "kernel-builder: pkgs/torch/wheels.json is missing. Generate it on a machine that can reach download.pytorch.org with:\n  cargo xtask pkgmeta torch-wheels --python ${pyTag} -o pkgs/torch/wheels.json\nsee pkgs/README.md.";
-
+  files = builtins.filter builtins.pathExists [
+    ./wheels.json
+    ./wheels-pytorch.json
+  ];
+  loaded = map lib.importJSON files;
+  wheels = {
+    # The package index first: its cells are the committed, verified ones.
+    wheels = lib.concatMap (d: d.wheels or [ ]) loaded;
+    pythons = lib.unique (map (d: d.python) loaded);
+  };
   fromWheel =
     {
       # One entry of wheels.json.
@@ -27,8 +38,8 @@ let
       # Libraries the wheel's native code loads (CUDA/ROCm/oneAPI runtime).
       runtimeLibs ? [ ],
     }:
-    if (wheels.python or pyTag) != pyTag then
-      throw "kernel-builder: pkgs/torch/wheels.json lists ${wheels.python} wheels, but this nixpkgs' python3 is ${python3.pythonVersion}; regenerate it with `--python ${pyTag}`"
+    if wheels.pythons != [ pyTag ] && wheels.pythons != [ ] then
+      throw "kernel-builder: pkgs/torch/wheels*.json list ${builtins.concatStringsSep ", " wheels.pythons} wheels, but this nixpkgs' python3 is ${python3.pythonVersion}; regenerate them with `--python ${pyTag}` (see pkgs/README.md)"
     else
       python3.pkgs.buildPythonPackage {
         pname = "torch";

@@ -12,9 +12,9 @@
       # Python packages for tests and shells (not part of the kernel):
       # pythonCheckInputs = ps: [ ps.numpy ];
 
-      # Build only these torch versions in `bundle` (all stay available as
-      # `redistributable.<variant>`):
-      # torchVersions = [ "2.15" ];
+      # Which variants `bundle` holds, as a function of the default version
+      # entries (all stay available as `redistributable.<variant>`):
+      # torchVersions = defaults: builtins.filter (v: (v.cudaVersion or "") != "12.6") defaults;
 
       # Kernels that cannot import without a GPU (e.g. `triton.autotune`)
       # may skip the get_kernel check. Not recommended.

@@ -78,7 +78,7 @@ fn nix_checks(out: &mut Vec<Check>) {
     let info = match nix_info() {
         Ok(i) => i,
         Err(NixProblem::NotInstalled) => {
-            out.push(check("nix", "nix", Status::Fail, "not installed (no `nix` on PATH); only development builds (`--local`) are possible",
+            out.push(check("nix", "nix", Status::Fail, "not installed (no `nix` on PATH); only local builds with the host toolchain (`--local`) are possible",
                 Some("install Nix: https://nixos.org/download (Linux) or the Determinate Nix installer (macOS); then run `kernel-builder doctor` again".into())));
             return;
         }
@@ -418,7 +418,7 @@ impl Report for DoctorReport {
                 let title = match area {
                     "nix" => "Nix backend (Hub-compliant builds)",
                     "disk" => "Disk",
-                    _ => "Local backend (development builds)",
+                    _ => "Local backend (host toolchain)",
                 };
                 let _ = writeln!(out, "{title}");
             }

@@ -336,6 +336,7 @@ pub fn check_variant_layout(dir: &Path, python_name: Option<&str>) -> VariantLay
         .filter(|n| super::abi::is_native_name(n))
         .collect();
     natives.sort();
+    let tvm = vname.as_ref().map(|v| v.framework) == Some(Framework::TvmFfi);
     if let Some(id) = &id {
         if let Some(pn) = &python_name {
             if !id.starts_with(&format!("_{pn}_")) {
@@ -396,6 +397,20 @@ pub fn check_variant_layout(dir: &Path, python_name: Option<&str>) -> VariantLay
                 Some("_ops.py"),
                 format!("line {e}"),
             )),
+            Some(Ok(ops)) if tvm => {
+                // tvm-ffi: `ops` is the module tvm_ffi.load_module opens.
+                let so = format!("{id}.so");
+                if !ops
+                    .tvm_ffi_loads
+                    .iter()
+                    .any(|l| l == &so || l.ends_with(&format!("/{so}")))
+                {
+                    issues.push(Issue::error(
+                        Some("_ops.py"),
+                        format!("does not load `{so}` with `tvm_ffi.load_module` (the `id` in metadata.json)"),
+                    ));
+                }
+            }
             Some(Ok(ops)) => {
                 let spaces = &ops.namespaces;
                 if !spaces.contains(id) {

@@ -7,6 +7,7 @@
 //! `[DIR]` argument and returns a report (`kb_core::Report`).
 
 pub mod abi;
+pub mod compliance;
 pub mod hash;
 pub mod layout;
 pub mod ops_namespace;

@@ -123,9 +123,12 @@ pub struct BuildArgs {
     /// Print full build logs on standard error
     #[arg(short = 'L', long = "print-build-logs")]
     pub print_build_logs: bool,
-    /// Use the host toolchain instead of Nix (development builds)
+    /// Use the host toolchain instead of Nix
     #[arg(long)]
     pub local: bool,
+    /// Local builds: do not bind glibc symbols to the versions manylinux_2_28 allows (for debugging; the build is then usually not compliant)
+    #[arg(long)]
+    pub no_glibc_compat: bool,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -148,8 +151,7 @@ pub struct HubArgs {
     /// Upload builds with uncommitted (dirty) provenance
     #[arg(long)]
     pub allow_dirty: bool,
-    /// Upload development builds, builds with ABI findings, or builds whose
-    /// metadata.json records no compliance verdict
+    /// Upload builds that are not compliant or cannot be verified
     #[arg(long)]
     pub allow_noncompliant: bool,
 }
@@ -397,7 +399,7 @@ pub struct CiMatrixArgs {
 pub enum NixCommand {
     /// Assemble a built variant into `<OUT>/<variant>` (a step of the Nix variant derivation)
     InstallVariant(InstallVariantArgs),
-    /// Print the plan file the flake reads (`kernel-plan.json`) to standard output
+    /// Print the plan file the flake reads (`kernel-plan.json`), or write it with `--out`
     PlanFile(PlanFileArgs),
 }
 
@@ -421,5 +423,13 @@ pub struct InstallVariantArgs {
 
 #[derive(Debug, Args)]
 pub struct PlanFileArgs {
+    /// Kernel directory or its build.toml (defaults to the current directory)
     pub kernel_dir: Option<PathBuf>,
+    /// Write the plan file here (in place) instead of standard output
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Do not check that the sources build.toml names exist (the flake checks
+    /// them when it builds; used when only build.toml is at hand)
+    #[arg(long)]
+    pub no_source_checks: bool,
 }

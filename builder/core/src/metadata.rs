@@ -82,17 +82,26 @@ pub struct SourceProvenance {
     pub dirty: Option<bool>,
 }
 
+/// `build-info.kind` of builds by the Nix backend.
+pub const KIND_NIX: &str = "nix";
+/// `build-info.kind` of builds by the local backend, whose `compliant` is
+/// measured by the checks recorded next to it.
+pub const KIND_LOCAL: &str = "local";
+
 /// How the variant was built and whether it is Hub-compliant.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct BuildInfo {
-    /// `nix` or `development`.
+    /// [`KIND_NIX`] or [`KIND_LOCAL`] (older local builds: `development`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compliant: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Why the build is not compliant (empty: it is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasons: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub toolchain: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -100,8 +109,71 @@ pub struct BuildInfo {
     /// Why the get_kernel check did not run, when it did not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub get_kernel_check: Option<String>,
+    /// What each compliance check concluded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<ComplianceChecks>,
+    /// What the local backend's glibc compatibility layer did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glibc_compat: Option<GlibcCompat>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// `build-info.checks`: the outcome of each check behind `compliant`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ComplianceChecks {
+    pub abi: AbiCheck,
+    /// `passed` or `failed: ...`.
+    pub layout: String,
+    /// `passed`, `failed: ...` or `not run: ...`.
+    pub loader: String,
+    /// `matches the plan`, `mismatch: ...` or `unknown`.
+    pub toolchain: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct AbiCheck {
+    /// `manylinux_2_28, Python 3.9 limited API (abi3)[, Torch stable ABI X.Y]`.
+    pub target: String,
+    /// `passed`, `<n> finding(s)` or `error: ...`.
+    pub result: String,
+}
+
+/// `build-info.glibc-compat`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct GlibcCompat {
+    pub enabled: bool,
+    /// Why it is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    /// The manylinux policy it targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    /// The host libraries whose version definitions were read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub libraries: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symver_directives: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub single_threaded_replaced: Option<bool>,
+    /// The bindings the module carries (`dlopen@GLIBC_2.2.5 (was GLIBC_2.34)`).
+    #[serde(default)]
+    pub bound_in_module: Vec<String>,
+}
+
+impl GlibcCompat {
+    pub fn off(why: impl Into<String>) -> GlibcCompat {
+        GlibcCompat {
+            enabled: false,
+            why: Some(why.into()),
+            ..GlibcCompat::default()
+        }
+    }
 }
 
 /// The recorded `digest`: algorithm and relative path -> base64 hash.

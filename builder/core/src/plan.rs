@@ -85,6 +85,32 @@ pub struct Variant {
     pub kernels: Vec<PlannedKernel>,
 }
 
+impl Variant {
+    /// The dependencies of `data/depends.toml` the variant's kernels use
+    /// that a build path has to provide (not the framework), sorted by name.
+    pub fn external_depends(
+        &self,
+    ) -> crate::Result<Vec<(&'static str, &'static crate::config::depends::Dependency)>> {
+        let data = crate::config::depends::get();
+        let mut out: Vec<(&'static str, &'static crate::config::depends::Dependency)> = Vec::new();
+        for k in &self.kernels {
+            for d in &k.depends {
+                let Some((name, dep)) = data.dependency.get_key_value(d.as_str()) else {
+                    crate::bail!(
+                        "kernel.{}: dependency `{d}` is not in data/depends.toml",
+                        k.name
+                    );
+                };
+                if dep.is_external() && !out.iter().any(|(n, _)| n == name) {
+                    out.push((name.as_str(), dep));
+                }
+            }
+        }
+        out.sort_by_key(|(n, _)| *n);
+        Ok(out)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub struct PlannedKernel {
@@ -187,29 +213,7 @@ pub fn plan(
                     Backend::Rocm => n.rocm_archs.clone().unwrap_or_default(),
                     _ => Vec::new(),
                 };
-                let (python_depends, kernel_depends) = deps_for(b);
-                add(
-                    Variant {
-                        name: VariantName::noarch(b.as_str()).to_string(),
-                        system: None,
-                        framework: VariantFramework::TorchNoarch,
-                        backend: b,
-                        torch: None,
-                        tvm_ffi: None,
-                        stable_abi: None,
-                        toolkit: None,
-                        cxx11_abi: false,
-                        required: true,
-                        python_depends,
-                        kernel_depends,
-                        archs,
-                        src: Vec::new(),
-                        include: Vec::new(),
-                        cxx_flags: Vec::new(),
-                        kernels: Vec::new(),
-                    },
-                    &mut errors,
-                );
+                add(noarch_variant(b, archs, &deps_for), &mut errors);
             }
         }
         Framework::Torch(t) => {
@@ -217,8 +221,20 @@ pub fn plan(
             let mut regular = Vec::new();
             let mut stable: BTreeMap<(Backend, Option<Version>, String), (&Entry, Version)> =
                 BTreeMap::new();
+            // A backend without a compiled kernel (tpu, neuron and cann never
+            // have one) gets the pure-Python variant `torch-<backend>`, as in
+            // the reference; the others get the matrix's compiled variants.
+            let compiled =
+                |b: Backend| b.is_compiled() && config.kernels.values().any(|k| k.backend == b);
+            for &b in g.backends.iter().filter(|b| !compiled(**b)) {
+                if matrix.noarch_backends.contains(&b) {
+                    add(noarch_variant(b, Vec::new(), &deps_for), &mut errors);
+                }
+            }
             for e in matrix.entries.iter().filter(|e| {
-                e.framework == MatrixFramework::Torch && g.backends.contains(&e.backend)
+                e.framework == MatrixFramework::Torch
+                    && g.backends.contains(&e.backend)
+                    && compiled(e.backend)
             }) {
                 if t.minver
                     .as_ref()
@@ -270,7 +286,7 @@ pub fn plan(
             }
             if let (Some(sa), true) = (&t.stable_abi, errors.is_empty()) {
                 for &b in &g.backends {
-                    if let Some(abi) = sa.for_backend(b) {
+                    if let Some(abi) = sa.for_backend(b).filter(|_| compiled(b)) {
                         let any = matrix.entries.iter().any(|e| {
                             e.framework == MatrixFramework::Torch
                                 && e.backend == b
@@ -365,6 +381,34 @@ pub fn plan(
         build_toml_sha256: hex(&Sha256::digest(build_toml)),
         variants: variants.into_values().collect(),
     })
+}
+
+/// The system-independent pure-Python variant `torch-<backend>`.
+fn noarch_variant(
+    b: Backend,
+    archs: Vec<String>,
+    deps_for: &dyn Fn(Backend) -> (Vec<String>, Vec<KernelDependency>),
+) -> Variant {
+    let (python_depends, kernel_depends) = deps_for(b);
+    Variant {
+        name: VariantName::noarch(b.as_str()).to_string(),
+        system: None,
+        framework: VariantFramework::TorchNoarch,
+        backend: b,
+        torch: None,
+        tvm_ffi: None,
+        stable_abi: None,
+        toolkit: None,
+        cxx11_abi: false,
+        required: true,
+        python_depends,
+        kernel_depends,
+        archs,
+        src: Vec::new(),
+        include: Vec::new(),
+        cxx_flags: Vec::new(),
+        kernels: Vec::new(),
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

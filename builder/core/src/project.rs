@@ -35,7 +35,16 @@ impl KernelProject {
     /// Load the project in `dir` (a directory or its `build.toml`; default
     /// `.`): read and validate `build.toml`, and plan every system.
     pub fn load(dir: Option<&Path>) -> Result<KernelProject, ConfigErrors> {
-        let loaded = config::load(dir)?;
+        Self::load_with(dir, true)
+    }
+
+    /// [`KernelProject::load`]; with `check_sources` false the source files
+    /// `build.toml` names need not exist (the plan only needs `build.toml`).
+    pub fn load_with(
+        dir: Option<&Path>,
+        check_sources: bool,
+    ) -> Result<KernelProject, ConfigErrors> {
+        let loaded = config::load_with(dir, check_sources)?;
         let plan = plan::plan(
             &loaded.config,
             Matrix::get(),

@@ -512,10 +512,14 @@ pub struct OpsModule {
     pub defines_prefix_function: bool,
     /// The literal text of the strings and f-strings in that function.
     pub prefix_literals: Vec<String>,
+    /// The string literals in the arguments of `tvm_ffi.load_module(...)`
+    /// calls (how a tvm-ffi build opens its shared library).
+    pub tvm_ffi_loads: Vec<String>,
 }
 
 struct OpsReader {
     namespaces: BTreeSet<String>,
+    tvm_ffi_loads: Vec<String>,
 }
 
 impl<'a> Visitor<'a> for OpsReader {
@@ -526,6 +530,17 @@ impl<'a> Visitor<'a> for OpsReader {
                     && matches!(inner.value.as_ref(), Expr::Name(n) if n.id.as_str() == "torch")
                 {
                     self.namespaces.insert(outer.attr.as_str().to_string());
+                }
+            }
+        }
+        if let Expr::Call(call) = expr {
+            if let Expr::Attribute(f) = call.func.as_ref() {
+                if f.attr.as_str() == "load_module"
+                    && matches!(f.value.as_ref(), Expr::Name(n) if n.id.as_str() == "tvm_ffi")
+                {
+                    let mut lits = Literals(Vec::new());
+                    lits.visit_arguments(&call.arguments);
+                    self.tvm_ffi_loads.extend(lits.0);
                 }
             }
         }
@@ -592,12 +607,14 @@ pub fn ops_module(src: &str) -> Result<OpsModule, SyntaxError> {
     let body = &parsed.syntax().body;
     let mut reader = OpsReader {
         namespaces: BTreeSet::new(),
+        tvm_ffi_loads: Vec::new(),
     };
     for s in body {
         reader.visit_stmt(s);
     }
     let mut out = OpsModule {
         namespaces: reader.namespaces,
+        tvm_ffi_loads: reader.tvm_ffi_loads,
         ..OpsModule::default()
     };
     for s in body {
@@ -792,6 +809,18 @@ d']
         let e = module_surface("x = '''abc\n").unwrap_err();
         assert!(e.message.contains("missing closing quote"), "{e}");
         assert!(module_surface("x = )\n").is_err());
+    }
+
+    #[test]
+    fn ops_module_reads_tvm_ffi_loads() {
+        let src = "import tvm_ffi\nfrom pathlib import Path\nops = tvm_ffi.load_module(str(Path(__file__).parent / \"_k_cpu_1.so\"))\nother.load_module(\"x.so\")\n";
+        let m = ops_module(src).unwrap();
+        assert_eq!(m.tvm_ffi_loads, vec!["_k_cpu_1.so"]);
+        assert!(m.namespaces.is_empty());
+        assert!(ops_module("ops = torch.ops._k\n")
+            .unwrap()
+            .tvm_ffi_loads
+            .is_empty());
     }
 
     #[test]

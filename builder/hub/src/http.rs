@@ -302,6 +302,7 @@ impl<'p> Http<'p> {
             );
         }
         let t = tuning.timeout;
+        let tls = crate::tls::tls_config()?;
         let ua = format!("kernel-builder/{}", env!("CARGO_PKG_VERSION"));
         let make = |read: Option<Duration>, response: Option<Duration>| {
             let mut b = ureq::Agent::config_builder()
@@ -310,7 +311,8 @@ impl<'p> Http<'p> {
                 .timeout_connect(Some(t))
                 .timeout_per_read(read)
                 .timeout_per_write(Some(t))
-                .timeout_recv_response(response);
+                .timeout_recv_response(response)
+                .tls_config(tls.clone());
             if local {
                 // A proxy cannot reach this machine's loopback interface.
                 b = b.proxy(None);
@@ -510,6 +512,10 @@ fn retryable(status: u16) -> bool {
 }
 
 fn retryable_transport(e: &ureq::Error) -> bool {
+    // A certificate the trust store rejects stays rejected.
+    if crate::tls::is_certificate_rejection(e) {
+        return false;
+    }
     matches!(
         e,
         ureq::Error::Io(_)

@@ -15,6 +15,7 @@ pub mod api;
 pub mod http;
 pub mod local;
 pub mod sync;
+pub mod tls;
 pub mod token;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -93,7 +94,15 @@ pub struct UploadOptions {
     pub create_pr: bool,
     pub allow_dirty: bool,
     pub allow_noncompliant: bool,
+    /// Runs the compliance checks on a variant whose `build-info` cannot be
+    /// trusted (see [`ComplianceCheck`]); `None`: such variants are refused.
+    pub compliance_check: Option<ComplianceCheck>,
 }
+
+/// The compliance checks of a variant directory (ABI for manylinux_2_28 +
+/// abi3, layout, loader): why it is not Hub-compliant, empty when it is. The
+/// CLI passes `kb_checks::compliance::problems`; this crate only decides.
+pub type ComplianceCheck = fn(&Path) -> Vec<String>;
 
 /// Where to publish and with which credentials (from the environment in production).
 #[derive(Debug, Clone)]
@@ -313,7 +322,7 @@ fn run(
     let mut warnings = Vec::new();
 
     // Policy checks before anything is read in full or sent.
-    check_policy(&build, args)?;
+    check_policy(&build, args, progress, &mut warnings)?;
 
     // Version, repository and branch.
     let version = agreed_version(&build)?;
@@ -560,8 +569,51 @@ fn run(
     })
 }
 
+/// The one compliance decision of an upload: why variant `v` may not be
+/// published without `--allow-noncompliant` (empty: it may). A verdict in
+/// `build-info` of a kind kernel-builder knows is taken as recorded (the
+/// digests tie it to the files); any other variant is checked now (ABI,
+/// layout, loader), and its toolchain stays unverified.
+fn compliance_problems(
+    v: &local::Variant,
+    check: Option<ComplianceCheck>,
+    progress: Progress,
+    warnings: &mut Vec<String>,
+) -> Vec<String> {
+    match &v.meta.compliance {
+        local::Claim::Compliant => Vec::new(),
+        local::Claim::NotCompliant(reasons) => reasons.clone(),
+        local::Claim::Unverified(why) => {
+            let Some(check) = check else {
+                return vec![format!(
+                    "{why}, and this upload has no compliance check to run"
+                )];
+            };
+            progress.line(&format!(
+                "{}: {why}; running the compliance checks (ABI, layout, loader)",
+                v.name
+            ));
+            let problems = check(&v.dir);
+            if problems.is_empty() {
+                let w = format!(
+                    "{}: passed the compliance checks at upload; its toolchain is not recorded",
+                    v.name
+                );
+                progress.line(&format!("note: {w}"));
+                warnings.push(w);
+            }
+            problems
+        }
+    }
+}
+
 /// Refuse dirty and non-compliant builds unless allowed.
-fn check_policy(build: &LocalBuild, args: &UploadOptions) -> Result<()> {
+fn check_policy(
+    build: &LocalBuild,
+    args: &UploadOptions,
+    progress: Progress,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
     let mut problems = Vec::new();
     if !args.allow_dirty {
         let dirty: Vec<String> = build
@@ -582,13 +634,15 @@ fn check_policy(build: &LocalBuild, args: &UploadOptions) -> Result<()> {
         let bad: Vec<String> = build
             .variants
             .iter()
-            .filter(|v| !v.meta.noncompliant.is_empty())
-            .map(|v| format!("{}: {}", v.name, v.meta.noncompliant.join("; ")))
+            .filter_map(|v| {
+                let p = compliance_problems(v, args.compliance_check, progress, warnings);
+                (!p.is_empty()).then(|| format!("{}: {}", v.name, p.join("; ")))
+            })
             .collect();
         if !bad.is_empty() {
             problems.push(format!(
-                "not compliant (development builds, ABI findings, or no verdict):\n  {}\n\
-                 build with Nix (`kernel-builder build`) and fix `kernel-builder check-abi` findings, \
+                "not Hub-compliant:\n  {}\n\
+                 fix the findings (`kernel-builder check-abi`, `check-builds`, `verify`) and rebuild, \
                  or pass --allow-noncompliant",
                 bad.join("\n  ")
             ));

@@ -5,7 +5,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use kb_core::metadata::Metadata;
+use kb_core::metadata::{BuildInfo, Metadata, KIND_LOCAL, KIND_NIX};
 use kb_core::walk::{self, Rule};
 use kb_core::{bail, Context, Result};
 use sha1::Sha1;
@@ -94,13 +94,63 @@ pub struct VariantMeta {
     pub id: Option<String>,
     /// Why the build counts as made from uncommitted sources (empty: clean or unknown).
     pub dirty: Vec<String>,
-    /// Why the build is not compliant (empty: compliant or unknown).
-    pub noncompliant: Vec<String>,
+    /// What `build-info` says about Hub compliance.
+    pub compliance: Claim,
     /// `digest.files` (relative path → base64 SHA-256), when recorded with algorithm sha256.
     pub digest: Option<BTreeMap<String, String>>,
     /// `provenance.kernel.commit`, when recorded.
     pub kernel_commit: Option<String>,
     pub notes: Vec<String>,
+}
+
+/// What a variant's `build-info` claims about Hub compliance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// A kind this version knows (`local`, `nix`) says compliant, no findings.
+    Compliant,
+    /// It says it is not, with the reasons it gives.
+    NotCompliant(Vec<String>),
+    /// No `build-info`, or one that proves nothing: to be checked (why).
+    Unverified(String),
+}
+
+impl Default for Claim {
+    fn default() -> Self {
+        Claim::Unverified("no `build-info` in metadata.json".into())
+    }
+}
+
+/// `build-info` kinds whose `compliant` verdict is trusted: local builds
+/// record the checks behind it, Nix builds run them in the sandbox.
+const TRUSTED_KINDS: &[&str] = &[KIND_LOCAL, KIND_NIX];
+
+/// What `build-info` claims, and whether this version can take it as said.
+pub fn read_claim(bi: &BuildInfo) -> Claim {
+    let kind = bi.kind.as_deref();
+    let findings = bi.abi_findings.as_ref().map_or(0, |f| f.len());
+    let mut reasons = Vec::new();
+    if bi.compliant == Some(false) {
+        let given = bi.reasons.clone().unwrap_or_default();
+        if given.is_empty() {
+            reasons.push("build-info.compliant is false".to_string());
+        }
+        reasons.extend(given);
+    }
+    if findings > 0 {
+        reasons.push(format!(
+            "build-info.abi-findings lists {findings} finding(s)"
+        ));
+    }
+    if !reasons.is_empty() {
+        return Claim::NotCompliant(reasons);
+    }
+    match (kind, bi.compliant) {
+        (Some(k), Some(true)) if TRUSTED_KINDS.contains(&k) => Claim::Compliant,
+        (Some(k), _) if !TRUSTED_KINDS.contains(&k) => Claim::Unverified(format!(
+            "build-info.kind `{k}` is not one this version of kernel-builder knows"
+        )),
+        _ => Claim::Unverified("build-info does not say whether the build is compliant".into()),
+    }
 }
 
 /// A build variant directory.
@@ -255,37 +305,8 @@ pub fn read_meta(path: &Path) -> Result<VariantMeta> {
     meta.kernel_commit = prov
         .and_then(|p| p.kernel.as_ref())
         .and_then(|k| k.commit.clone());
-    // The one compliance decision of an upload: a variant is compliant only when its
-    // `build-info` says so; without a verdict it is unverified, and refused like a
-    // non-compliant one (the checks that could settle it are not run here).
-    match m.build_info.as_ref().map(|bi| bi.compliant) {
-        None => meta.noncompliant.push(
-            "unverified: metadata.json has no `build-info`, so nothing shows the build is \
-             compliant (build it with `kernel-builder build`, or check it with \
-             `kernel-builder check-abi` and `check-builds`)"
-                .into(),
-        ),
-        Some(None) => meta
-            .noncompliant
-            .push("unverified: `build-info` does not say whether the build is compliant".into()),
-        Some(Some(_)) => {}
-    }
     if let Some(bi) = &m.build_info {
-        if bi.compliant == Some(false) {
-            meta.noncompliant
-                .push("build-info.compliant is false".into());
-        }
-        if bi.kind.as_deref() == Some("development") {
-            meta.noncompliant.push(
-                "build-info.kind is \"development\" (host toolchain, not a Nix build)".into(),
-            );
-        }
-        if let Some(f) = bi.abi_findings.as_ref().filter(|f| !f.is_empty()) {
-            meta.noncompliant.push(format!(
-                "build-info.abi-findings lists {} finding(s)",
-                f.len()
-            ));
-        }
+        meta.compliance = read_claim(bi);
     }
     if let Some(d) = &m.digest {
         if d.algorithm == "sha256" {
@@ -406,12 +427,49 @@ mod tests {
         let m = read_meta(&p).unwrap();
         assert_eq!(m.version, Some(3));
         assert_eq!(m.dirty.len(), 2);
-        assert_eq!(m.noncompliant.len(), 3);
+        match &m.compliance {
+            Claim::NotCompliant(r) => assert_eq!(r.len(), 2, "{r:?}"),
+            other => panic!("{other:?}"),
+        }
         assert_eq!(m.kernel_commit.as_deref(), Some("c"));
         assert_eq!(m.digest.unwrap().len(), 1);
         std::fs::write(&p, r#"{"version":"1"}"#).unwrap();
         let e = read_meta(&p).unwrap_err().to_string();
         assert!(e.contains("`version`"), "{e}");
+    }
+
+    #[test]
+    fn build_info_claims() {
+        let claim = |v: serde_json::Value| read_claim(&serde_json::from_value(v).unwrap());
+        use serde_json::json;
+        assert_eq!(
+            claim(json!({"kind": "local", "compliant": true, "reasons": [], "abi-findings": []})),
+            Claim::Compliant
+        );
+        assert_eq!(
+            claim(json!({"kind": "nix", "compliant": true})),
+            Claim::Compliant
+        );
+        assert_eq!(
+            claim(json!({"kind": "local", "compliant": false, "reasons": ["toolchain: x"]})),
+            Claim::NotCompliant(vec!["toolchain: x".into()])
+        );
+        // A positive claim of an unknown kind, or no claim, proves nothing.
+        assert!(
+            matches!(claim(json!({"kind": "development", "compliant": true})), Claim::Unverified(w) if w.contains("development"))
+        );
+        assert!(matches!(
+            claim(json!({"kind": "local"})),
+            Claim::Unverified(_)
+        ));
+        assert!(matches!(
+            claim(json!({"kind": "nix", "compliant": true, "abi-findings": ["x"]})),
+            Claim::NotCompliant(_)
+        ));
+        assert!(matches!(
+            VariantMeta::default().compliance,
+            Claim::Unverified(_)
+        ));
     }
 
     #[test]

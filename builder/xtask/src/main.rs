@@ -2,11 +2,10 @@
 //! `cargo xtask pkgmeta rpm|wheels|torch-wheels` writes the package-set
 //! metadata of the Nix layer (`pkgs/`).
 
-mod pkgmeta;
-
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use xtask::pkgmeta;
 
 #[derive(Debug, Parser)]
 #[command(name = "xtask", about = "kernel-builder maintainer tasks")]

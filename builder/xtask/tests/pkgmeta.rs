@@ -11,6 +11,10 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
+#[path = "support/wheel.rs"]
+mod test_wheel;
+use test_wheel::{wheel, zip_stored};
+
 const BIN: &str = env!("CARGO_BIN_EXE_xtask");
 
 fn sha256_hex(data: &[u8]) -> String {
@@ -43,20 +47,45 @@ fn serve(root: PathBuf, pages: Option<Arc<PageFn>>) -> Server {
             if reader.read_line(&mut request).is_err() {
                 continue;
             }
+            let mut range: Option<String> = None;
             loop {
                 let mut h = String::new();
                 if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
                     break;
                 }
+                if let Some((k, v)) = h.split_once(':') {
+                    if k.eq_ignore_ascii_case("range") {
+                        range = Some(v.trim().to_string());
+                    }
+                }
             }
             let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
-            log2.lock().unwrap().push(path.clone());
+            // Logged as `<path>` or `<path> <range>`.
+            log2.lock().unwrap().push(match &range {
+                Some(r) => format!("{path} {r}"),
+                None => path.clone(),
+            });
             let body = pages
                 .as_ref()
                 .and_then(|f| f(&path))
                 .or_else(|| std::fs::read(root.join(path.trim_start_matches('/'))).ok());
-            let _ = match body {
-                Some(b) => {
+            // Ranges are honoured for /files/ (wheels), as PyPI's file host does.
+            let part = match (&body, &range) {
+                (Some(b), Some(r)) if path.starts_with("/files/") => {
+                    byte_range(r, b.len()).map(|(a, z)| (a, z, b.len()))
+                }
+                _ => None,
+            };
+            let _ = match (body, part) {
+                (Some(b), Some((a, z, total))) => {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {a}-{z}/{total}\r\nConnection: close\r\n\r\n",
+                        z + 1 - a
+                    );
+                    stream.write_all(&b[a..=z])
+                }
+                (Some(b), None) => {
                     let _ = write!(
                         stream,
                         "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -64,7 +93,7 @@ fn serve(root: PathBuf, pages: Option<Arc<PageFn>>) -> Server {
                     );
                     stream.write_all(&b)
                 }
-                None => write!(
+                (None, _) => write!(
                     stream,
                     "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                 ),
@@ -75,6 +104,42 @@ fn serve(root: PathBuf, pages: Option<Arc<PageFn>>) -> Server {
         base: format!("http://127.0.0.1:{port}"),
         log,
     }
+}
+
+/// `bytes=a-b` or `bytes=-n` -> inclusive (start, end) within `len`.
+fn byte_range(r: &str, len: usize) -> Option<(usize, usize)> {
+    let spec = r.strip_prefix("bytes=")?;
+    let (a, z) = spec.split_once('-')?;
+    if a.is_empty() {
+        let n: usize = z.parse().ok()?;
+        return Some((len.saturating_sub(n), len - 1));
+    }
+    let a: usize = a.parse().ok()?;
+    let z: usize = if z.is_empty() {
+        len - 1
+    } else {
+        z.parse().ok()?
+    };
+    (a <= z && z < len).then_some((a, z))
+}
+
+/// A PEP 691 JSON project page.
+fn json_page(files: &[(&str, Option<String>)]) -> Vec<u8> {
+    let files: Vec<Value> = files
+        .iter()
+        .map(|(f, h)| {
+            serde_json::json!({
+                "filename": f,
+                "url": format!("../../files/{}", f.replace('+', "%2B")),
+                "hashes": h.as_ref().map(|h| serde_json::json!({"sha256": h})).unwrap_or(serde_json::json!({})),
+                "yanked": false,
+            })
+        })
+        .collect();
+    serde_json::to_vec(
+        &serde_json::json!({"meta": {"api-version": "1.1"}, "name": "x", "files": files}),
+    )
+    .unwrap()
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
@@ -528,13 +593,43 @@ fn wheels_from_a_simple_index() {
     let pure = "kernels-0.17.2-py3-none-any.whl";
     let native_x86 = "apache_tvm_ffi-0.1.15-cp39-abi3-manylinux_2_28_x86_64.whl";
     let native_mac = "apache_tvm_ffi-0.1.15-cp39-abi3-macosx_11_0_arm64.whl";
-    for f in [pure, native_x86, native_mac] {
-        std::fs::write(files.join(f), format!("wheel {f}")).unwrap();
+    let dep = "dep_native-1.0-cp313-cp313-manylinux_2_28_x86_64.whl";
+    let contents: Vec<(&str, Vec<u8>)> = vec![
+        (
+            pure,
+            wheel(
+                "kernels",
+                "0.17.2",
+                &[
+                    "huggingface-hub>=0.26",
+                    "pytest; extra == \"dev\"",
+                    "Dep_Native==1.0; platform_system == \"Linux\"",
+                    "tomli>=2; python_version < \"3.11\"",
+                ],
+            ),
+        ),
+        (
+            native_x86,
+            wheel("apache-tvm-ffi", "0.1.15", &["typing-extensions"]),
+        ),
+        (
+            native_mac,
+            wheel("apache-tvm-ffi", "0.1.15", &["typing-extensions"]),
+        ),
+        (dep, wheel("dep-native", "1.0", &[])),
+    ];
+    for (f, bytes) in &contents {
+        std::fs::write(files.join(f), bytes).unwrap();
     }
-    let h = |f: &str| sha256_hex(format!("wheel {f}").as_bytes());
-    let (hp, hx) = (h(pure), h(native_x86));
+    let hashes: BTreeMap<String, String> = contents
+        .iter()
+        .map(|(f, b)| (f.to_string(), sha256_hex(b)))
+        .collect();
+    let h = |f: &str| hashes[f].clone();
+    let (hp, hx, hd) = (h(pure), h(native_x86), h(dep));
     let pages: Arc<PageFn> = Arc::new(move |path: &str| match path {
-        "/simple/kernels/" => Some(wheel_page(&[
+        // PEP 691 JSON for one project, PEP 503 HTML for the others.
+        "/simple/kernels/" => Some(json_page(&[
             (pure, Some(hp.clone())),
             ("kernels-0.17.1-py3-none-any.whl", None),
         ])),
@@ -543,6 +638,7 @@ fn wheels_from_a_simple_index() {
             (native_x86, Some(hx.clone())),
             (native_mac, None),
         ])),
+        "/simple/dep-native/" => Some(json_page(&[(dep, Some(hd.clone()))])),
         _ => None,
     });
     let srv = serve(d.path().to_path_buf(), Some(pages));
@@ -564,21 +660,40 @@ fn wheels_from_a_simple_index() {
     assert_eq!(code, 0, "{err}");
     let json: Value = serde_json::from_str(&out).unwrap();
     let w = json["wheels"].as_array().unwrap();
-    assert_eq!(w.len(), 3, "{out}");
-    let find = |f: &str| {
+    let find = |f: &str, s: Value| {
         w.iter()
-            .find(|e| e["filename"] == f)
-            .unwrap_or_else(|| panic!("{f} in {out}"))
+            .find(|e| e["filename"] == f && e["system"] == s)
+            .unwrap_or_else(|| panic!("{f} {s} in {out}"))
     };
-    assert_eq!(find(pure)["system"], Value::Null);
-    assert_eq!(find(pure)["sha256"], h(pure));
-    assert_eq!(find(native_x86)["system"], "x86_64-linux");
-    assert_eq!(find(native_mac)["system"], "aarch64-darwin");
-    assert_eq!(find(native_mac)["sha256"], h(native_mac));
+    // The pure wheel's requirements differ by system (a Linux-only pin), so
+    // it is recorded per system; the pin is followed on Linux only.
     assert_eq!(
-        find(native_mac)["url"],
-        format!("{}/files/{native_mac}", srv.base)
+        find(pure, "x86_64-linux".into())["requires"],
+        serde_json::json!(["dep-native", "huggingface-hub"])
     );
+    assert_eq!(
+        find(pure, "aarch64-darwin".into())["requires"],
+        serde_json::json!(["huggingface-hub"])
+    );
+    assert_eq!(find(pure, "x86_64-linux".into())["sha256"], h(pure));
+    assert_eq!(find(dep, "x86_64-linux".into())["sha256"], h(dep));
+    assert_eq!(
+        find(native_x86, "x86_64-linux".into())["requires"],
+        serde_json::json!(["typing-extensions"])
+    );
+    let mac = find(native_mac, "aarch64-darwin".into());
+    assert_eq!(mac["sha256"], h(native_mac));
+    assert_eq!(mac["url"], format!("{}/files/{native_mac}", srv.base));
+    assert_eq!(w.len(), 5, "{out}");
+    assert_eq!(json["unavailable"], serde_json::json!({}));
+    // Wheels were read with range requests, never whole.
+    let log = srv.log.lock().unwrap().clone();
+    let wheel_gets: Vec<&String> = log
+        .iter()
+        .filter(|p| p.starts_with("/files/") && !p.contains(native_mac))
+        .collect();
+    assert!(!wheel_gets.is_empty(), "{log:?}");
+    assert!(wheel_gets.iter().all(|p| p.contains(" bytes=")), "{log:?}");
     // A version that is not published fails, naming the systems.
     let (code, _, err) = run(&[
         "pkgmeta",
@@ -594,6 +709,108 @@ fn wheels_from_a_simple_index() {
     assert!(
         err.contains("no wheel of apache-tvm-ffi==0.1.15 for cp313 on aarch64-linux"),
         "{err}"
+    );
+    // Published for some systems only: recorded as unavailable there.
+    let (code, out, err) = run(&[
+        "pkgmeta",
+        "wheels",
+        "--index",
+        &index,
+        "--package",
+        "dep-native==1.0",
+        "--system",
+        "x86_64-linux",
+        "--system",
+        "aarch64-darwin",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let json: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        json["unavailable"],
+        serde_json::json!({"dep-native==1.0": ["aarch64-darwin"]})
+    );
+}
+
+#[test]
+fn torch_wheels_from_a_project_index_read_their_build() {
+    use kb_core::matrix::Matrix;
+    let m = Matrix::get();
+    let torch = m.torch.keys().last().unwrap().clone();
+    let release = m.torch[&torch].release.clone();
+    let d = tempfile::tempdir().unwrap();
+    let files = d.path().join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    let linux = format!("torch-{release}-cp313-cp313-manylinux_2_28_x86_64.whl");
+    let mac = format!("torch-{release}-cp313-cp313-macosx_14_0_arm64.whl");
+    let version_py = |cuda: &str| {
+        format!("__version__ = '{release}'\ndebug = False\ncuda: Optional[str] = {cuda}\nhip: Optional[str] = None\nxpu: Optional[str] = None\n")
+    };
+    let lw = zip_stored(&[("torch/version.py", version_py("'13.2'").as_bytes())]);
+    let mw = zip_stored(&[("torch/version.py", version_py("None").as_bytes())]);
+    std::fs::write(files.join(&linux), &lw).unwrap();
+    std::fs::write(files.join(&mac), &mw).unwrap();
+    let (l2, m2, hl, hm) = (linux.clone(), mac.clone(), sha256_hex(&lw), sha256_hex(&mw));
+    let pages: Arc<PageFn> = Arc::new(move |path: &str| match path {
+        "/simple/torch/" => Some(json_page(&[
+            (l2.as_str(), Some(hl.clone())),
+            (m2.as_str(), Some(hm.clone())),
+        ])),
+        _ => None,
+    });
+    let srv = serve(d.path().to_path_buf(), Some(pages));
+    let (code, out, err) = run(&[
+        "pkgmeta",
+        "torch-wheels",
+        "--index",
+        &format!("{}/simple", srv.base),
+        "--torch",
+        &torch.to_string(),
+        "--system",
+        "x86_64-linux",
+        "--system",
+        "aarch64-darwin",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let json: Value = serde_json::from_str(&out).unwrap();
+    let cells: Vec<String> = json["wheels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            format!(
+                "{} {} {}",
+                w["backend"].as_str().unwrap(),
+                w["toolkit"].as_str().unwrap_or("-"),
+                w["system"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let mut want = vec!["cuda 13.2 x86_64-linux".to_string()];
+    for b in ["cpu", "metal"] {
+        if m.entries.iter().any(|e| {
+            e.version == torch
+                && e.backend.as_str() == b
+                && e.systems.iter().any(|s| s == "aarch64-darwin")
+        }) {
+            want.push(format!("{b} - aarch64-darwin"));
+        }
+    }
+    want.sort();
+    let mut got = cells.clone();
+    got.sort();
+    assert_eq!(got, want);
+    // The other cells are listed as served elsewhere, e.g. the CPU wheel.
+    let elsewhere = json["not-on-this-index"].to_string();
+    assert!(elsewhere.contains("(cpu) on x86_64-linux"), "{elsewhere}");
+    // Only version.py was read, with range requests.
+    let log = srv.log.lock().unwrap().clone();
+    let gets: Vec<&String> = log
+        .iter()
+        .filter(|p| p.starts_with("/files/torch-"))
+        .collect();
+    assert!(
+        !gets.is_empty() && gets.iter().all(|p| p.contains(" bytes=")),
+        "{log:?}"
     );
 }
 

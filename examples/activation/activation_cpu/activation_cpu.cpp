@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "torch_binding.h"
 
@@ -251,6 +252,12 @@ void check_common(char const *name, at::Tensor const &out,
               ": out and input must be contiguous");
 }
 
+std::vector<int64_t> gated_shape(at::Tensor const &input, int64_t d) {
+  auto shape = input.sizes().vec();
+  shape.back() = d;
+  return shape;
+}
+
 void gated(char const *name, Act act, at::Tensor &out, at::Tensor const &input,
            float threshold) {
   check_common(name, out, input);
@@ -258,11 +265,14 @@ void gated(char const *name, Act act, at::Tensor &out, at::Tensor const &input,
               ": the last dimension of input must be even, got shape ",
               input.sizes());
   int64_t const d = input.size(-1) / 2;
-  auto expected = input.sizes().vec();
-  expected.back() = d;
-  TORCH_CHECK(out.sizes() == at::IntArrayRef(expected), name,
-              ": out must have shape ", at::IntArrayRef(expected), ", got ",
-              out.sizes());
+  // out.shape == input.shape[:-1] + (d,), checked without building a shape.
+  bool const shape_ok =
+      out.dim() == input.dim() && out.size(-1) == d &&
+      out.sizes().slice(0, out.dim() - 1) ==
+          input.sizes().slice(0, input.dim() - 1);
+  // (The message arguments are evaluated only when the check fails.)
+  TORCH_CHECK(shape_ok, name, ": out must have shape ",
+              at::IntArrayRef(gated_shape(input, d)), ", got ", out.sizes());
   if (out.numel() == 0) {
     return;
   }

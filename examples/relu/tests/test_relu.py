@@ -7,7 +7,8 @@ DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 
 @pytest.mark.kernels_ci
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(1,), (7, 13), (64, 1024), (3, 5, 4097)])
+# (100003,): more than one parallel task, and a tail after the vector loop.
+@pytest.mark.parametrize("shape", [(1,), (7, 13), (64, 1024), (3, 5, 4097), (100003,)])
 def test_relu_matches_torch(kernel, device, dtype, shape):
     x = torch.randn(shape, device=device).to(dtype)
     torch.testing.assert_close(kernel.relu(x), F.relu(x), rtol=0, atol=0)
@@ -23,6 +24,27 @@ def test_relu_special_values(kernel, device):
     torch.testing.assert_close(y, torch.relu(x), rtol=0, atol=0, equal_nan=True)
     # -0.0 stays -0.0, exactly as torch.relu.
     assert torch.equal(torch.signbit(y), torch.signbit(torch.relu(x)))
+
+
+@pytest.mark.kernels_ci
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_relu_special_values_cpu_dtypes(kernel, device, backend, dtype):
+    # The CPU kernel decides 16-bit values on their bits: NaN, -0.0, infinities
+    # and values that round to -0.0 must come out exactly as torch.relu's.
+    if backend != "cpu":
+        pytest.skip("bit-exact special values in these dtypes are checked for the CPU kernel")
+    x = torch.tensor([float("nan"), -0.0, 0.0, -1.0, 1.0, float("-inf"), float("inf"), -1e-30]).to(dtype)
+    y, expected = kernel.relu(x), torch.relu(x)
+    torch.testing.assert_close(y, expected, rtol=0, atol=0, equal_nan=True)
+    assert torch.equal(torch.signbit(y), torch.signbit(expected))
+
+
+@pytest.mark.kernels_ci
+def test_relu_rejects_unsupported_dtype_cpu(kernel, backend):
+    if backend != "cpu":
+        pytest.skip("the dtypes beyond floating point differ per backend")
+    with pytest.raises(RuntimeError, match="unsupported dtype"):
+        kernel.relu(torch.arange(-3, 3))
 
 
 @pytest.mark.kernels_ci

@@ -54,7 +54,9 @@ pub fn hub_username(env: Env) -> Result<String, String> {
     };
     let endpoint = set(env, "HF_ENDPOINT").unwrap_or_else(|| "https://huggingface.co".into());
     let url = format!("{}/api/whoami-v2", endpoint.trim_end_matches('/'));
+    let tls = kb_hub::tls::tls_config().map_err(|e| e.to_string())?;
     let agent: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(tls)
         .timeout_global(Some(Duration::from_secs(15)))
         .http_status_as_error(false)
         .build()

@@ -1,6 +1,8 @@
 //! The local backend: builds variants with the host compiler and a toolchain
-//! provisioned from PyPI. These are development builds: they are recorded as
-//! such in `metadata.json` and never passed off as Hub-compliant.
+//! provisioned from PyPI. The glibc compatibility layer (`glibc_compat`) keeps
+//! the modules within manylinux_2_28; whether a variant is Hub-compliant is
+//! measured after the build (`kb_checks::compliance`) and recorded in
+//! `metadata.json` `build-info`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -8,10 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use kb_checks::compliance::{self, Evidence, Loader};
 use kb_checks::verify::{Probe, Status as VerifyStatus};
 use kb_core::config::Backend;
 use kb_core::matrix::host_system;
-use kb_core::metadata::{BuildInfo, DigestRecord, Metadata};
+use kb_core::metadata::{BuildInfo, DigestRecord, GlibcCompat, Metadata, KIND_LOCAL};
 use kb_core::ops_id::{self, GitState};
 use kb_core::plan::{Plan, Variant};
 use kb_core::progress::{Progress, Task};
@@ -19,6 +22,7 @@ use kb_core::{bail, err, Context, Error, Framework, KernelProject, Result};
 use serde::Serialize;
 use serde_json::json;
 
+use super::glibc_compat::{self, CompatPlan};
 use super::toolchain::{self, CudaToolkit, TorchEnv};
 use super::BuildOptions;
 use crate::pyproject;
@@ -32,6 +36,8 @@ pub enum Status {
     Built {
         compiled: bool,
         abi_findings: Vec<String>,
+        /// Why the variant is not Hub-compliant; empty: it is.
+        noncompliant: Vec<String>,
     },
     UpToDate,
     Failed {
@@ -75,9 +81,6 @@ impl LocalReport {
 
 /// Why the host cannot build `v`, if it cannot.
 pub fn unsupported_reason(v: &Variant, host: &str) -> Option<String> {
-    if v.framework == Framework::TvmFfi {
-        return Some("tvm-ffi variants are built by the Nix backend".into());
-    }
     if let Some(s) = &v.system {
         if s != host {
             return Some(format!("built on {s}, this host is {host}"));
@@ -115,6 +118,8 @@ struct Ctx<'a> {
     progress: &'a dyn Progress,
     /// Loader probes per interpreter: one Python start per build, not per variant.
     probes: std::sync::Mutex<BTreeMap<PathBuf, std::result::Result<Probe, String>>>,
+    /// The glibc compatibility plan of this host (read once per build).
+    compat: std::sync::OnceLock<std::result::Result<CompatPlan, String>>,
 }
 
 impl Ctx<'_> {
@@ -127,6 +132,17 @@ impl Ctx<'_> {
         entry
             .clone()
             .map_err(|e| err!("probing {} for the get_kernel check: {e}", python.display()))
+    }
+
+    fn compat_plan(&self) -> Result<&CompatPlan> {
+        self.compat
+            .get_or_init(|| {
+                let cxx = glibc_compat::host_cxx()
+                    .ok_or_else(|| "no C++ compiler (c++/g++) on PATH".to_string())?;
+                glibc_compat::host_plan(&cxx, compliance::MANYLINUX).map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| err!("glibc compatibility: {e}"))
     }
 }
 
@@ -180,6 +196,7 @@ pub fn build(
         args,
         progress,
         probes: Default::default(),
+        compat: Default::default(),
     };
 
     let jobs = args.max_jobs.unwrap_or(1).max(1);
@@ -281,15 +298,16 @@ pub fn summary(results: &[VariantResult]) -> String {
         let (status, notes) = match &r.status {
             Status::Built {
                 compiled,
-                abi_findings,
+                noncompliant,
+                ..
             } => {
-                let mut n =
-                    vec!["development build (host toolchain): not Hub-compliant".to_string()];
+                let mut n = if noncompliant.is_empty() {
+                    vec!["Hub-compliant".to_string()]
+                } else {
+                    vec![format!("NOT Hub-compliant: {}", noncompliant.join("; "))]
+                };
                 if !compiled {
                     n.push("no compile work".into());
-                }
-                if !abi_findings.is_empty() {
-                    n.push(format!("{} ABI finding(s)", abi_findings.len()));
                 }
                 ("built", n.join("; "))
             }
@@ -408,6 +426,11 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &dyn Task, log: &Path) -> Result<St
         })
         .ok_or_else(|| err!("no torch version for {}", v.name))?;
     let env = toolchain::torch_env(&torch_version, log)?;
+    if let Some(t) = &v.tvm_ffi {
+        // tvm-ffi variants build and load in the same environment, with
+        // apache-tvm-ffi added (the loader imports torch to pick the backend).
+        toolchain::ensure_tvm_ffi(&env, &t.version, log)?;
+    }
     let cuda = match (v.backend, &v.toolkit, pyproject::is_native(v)) {
         (Backend::Cuda, Some(tk), true) => Some(toolchain::cuda_toolkit(tk, &env.python, log)?),
         _ => None,
@@ -424,31 +447,75 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &dyn Task, log: &Path) -> Result<St
 
     let mut compiled = false;
     let mut so_path = None;
+    let cmake_dir = work.join("cmake");
+    // glibc compatibility: the header and source are always written (empty
+    // with --no-glibc-compat), so toggling it recompiles without reconfiguring.
+    // glibc targets only (a macOS variant built on macOS has no glibc).
+    let glibc_target = v.system.as_deref().is_some_and(|s| s.ends_with("-linux"));
+    let compat = if pyproject::is_native(v) && glibc_target && !ctx.args.no_glibc_compat {
+        Some(ctx.compat_plan()?)
+    } else {
+        None
+    };
+    let compat_dir = work.join(glibc_compat::DIR);
+    if cuda.is_some() && compat_dir.to_string_lossy().contains(',') {
+        bail!(
+            "the path {} contains a comma, which nvcc's -Xcompiler cannot pass on; move the kernel to a path without commas",
+            compat_dir.display()
+        );
+    }
     if pyproject::is_native(v) {
-        let cmake_dir = work.join("cmake");
-        let reconfigure =
-            !cmake_dir.join("CMakeCache.txt").exists() || !cmake_dir.join("build.ninja").exists();
+        let (header, source) = match compat {
+            Some(p) => (p.header(), p.source()),
+            None => glibc_compat::disabled_files(),
+        };
+        glibc_compat::write_files(&compat_dir, &header, &source)?;
+    }
+    if pyproject::is_native(v) {
+        let mut defs = vec![
+            "-DCMAKE_BUILD_TYPE=Release".to_string(),
+            format!("-DCMAKE_MAKE_PROGRAM={}", env.ninja.display()),
+            format!("-DPython3_EXECUTABLE={}", env.python.display()),
+            format!("-DKB_GLIBC_COMPAT_DIR={}", compat_dir.display()),
+        ];
+        let join = |dirs: &[PathBuf]| -> String {
+            dirs.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(";")
+        };
+        if let Some(tk) = &cuda {
+            defs.push(format!("-DKB_NVCC={}", tk.nvcc.display()));
+            defs.push(format!("-DKB_CUDART={}", tk.cudart.display()));
+            defs.push(format!("-DKB_CUDA_INCLUDE_DIRS={}", join(&tk.include_dirs)));
+            defs.push(format!("-DKB_CUDA_LIBRARY_DIRS={}", join(&tk.library_dirs)));
+        }
+        for (name, dep) in v.external_depends()? {
+            pb.set_message(&format!("provisioning {name}"));
+            let dir = super::depends::provide(name, dep, v.toolkit.as_ref(), &env.python, log)?;
+            let Some(var) = &dep.env else {
+                bail!("data/depends.toml: `{name}` has no `env`");
+            };
+            defs.push(format!("-D{var}={}", dir.display()));
+        }
+        // Reconfigure when the toolchain or a dependency moved.
+        let args_file = work.join("configure-args");
+        let args_text = defs.join("\n");
+        let reconfigure = !cmake_dir.join("CMakeCache.txt").exists()
+            || !cmake_dir.join("build.ninja").exists()
+            || std::fs::read_to_string(&args_file).ok().as_deref() != Some(args_text.as_str());
         if reconfigure {
             pb.set_message("configuring");
+            let _ = std::fs::remove_file(&args_file);
             let mut cmd = Command::new(&env.cmake);
-            cmd.arg("-S").arg(&project).arg("-B").arg(&cmake_dir).args([
-                "-G",
-                "Ninja",
-                "-DCMAKE_BUILD_TYPE=Release",
-            ]);
-            cmd.arg(format!("-DCMAKE_MAKE_PROGRAM={}", env.ninja.display()));
-            cmd.arg(format!("-DPython3_EXECUTABLE={}", env.python.display()));
-            if let Some(tk) = &cuda {
-                cmd.arg(format!("-DKB_NVCC={}", tk.nvcc.display()));
-                cmd.arg(format!("-DKB_CUDART={}", tk.cudart.display()));
-                let incs: Vec<String> = tk
-                    .include_dirs
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect();
-                cmd.arg(format!("-DKB_CUDA_INCLUDE_DIRS={}", incs.join(";")));
-            }
+            cmd.arg("-S")
+                .arg(&project)
+                .arg("-B")
+                .arg(&cmake_dir)
+                .args(["-G", "Ninja"])
+                .args(&defs);
             run(&mut cmd, log, echo, "CMake configure")?;
+            std::fs::write(&args_file, &args_text)?;
         }
         pb.set_message("compiling");
         let mut cmd = Command::new(&env.ninja);
@@ -458,7 +525,12 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &dyn Task, log: &Path) -> Result<St
         }
         let out = run(&mut cmd, log, echo, "compile")?;
         compiled = !out.contains("ninja: no work to do");
-        let so = cmake_dir.join(format!("{ops_name}.abi3.so"));
+        let suffix = if v.tvm_ffi.is_some() {
+            ".so"
+        } else {
+            ".abi3.so"
+        };
+        let so = cmake_dir.join(format!("{ops_name}{suffix}"));
         if !so.exists() {
             bail!("the build did not produce {}", so.display());
         }
@@ -502,19 +574,22 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &dyn Task, log: &Path) -> Result<St
         return Ok(Status::UpToDate);
     }
 
-    // Checks: ABI findings are warnings for development builds; layout and
-    // loader failures fail the variant.
-    build_info(&mut metadata).toolchain = Some(toolchain_info(&env, cuda.as_ref()));
+    // Checks: layout and loader failures fail the variant; ABI findings, a
+    // loader check this host cannot run and a toolchain that differs from the
+    // plan make it non-compliant.
+    let toolchain = toolchain_info(&env, cuda.as_ref());
     pb.set_message("checking");
-    let abi_findings = abi_findings(&stage, v);
+    let abi_findings = match compliance::abi_findings(&stage) {
+        Ok(f) => Ok(explain_findings(
+            &f, compat, &env.ninja, &cmake_dir, &ctx.root,
+        )),
+        Err(e) => Err(e),
+    };
     let probe = ctx.probe(&env.python)?;
     let verified = kb_checks::verify::verify_variant(&stage, &env.python, &probe, None, false);
-    match verified.status {
-        VerifyStatus::Ok => {}
-        VerifyStatus::Skipped => {
-            build_info(&mut metadata).get_kernel_check =
-                Some(format!("skipped: {}", verified.reason.unwrap_or_default()));
-        }
+    let loader = match verified.status {
+        VerifyStatus::Ok => Loader::Passed,
+        VerifyStatus::Skipped => Loader::NotRun(verified.reason.clone().unwrap_or_default()),
         VerifyStatus::Failed => {
             let mut msg = format!(
                 "get_kernel check failed: {}",
@@ -528,10 +603,8 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &dyn Task, log: &Path) -> Result<St
             }
             return Err(Error::Message(msg));
         }
-    }
+    };
     remove_bytecode(&stage)?;
-    build_info(&mut metadata).abi_findings = Some(abi_findings.iter().map(|f| json!(f)).collect());
-    metadata.write(&stage)?;
     let digest = digest(&stage)?;
     metadata.digest = Some(DigestRecord::new(
         kb_core::digest::Algorithm::Sha256,
@@ -540,13 +613,49 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &dyn Task, log: &Path) -> Result<St
     metadata.write(&stage)?;
     check_layout(&stage, &ctx.plan.kernel.python_name)?;
 
+    // The verdict (metadata.json is outside the digest, so it can change now).
+    let evidence = Evidence {
+        abi: abi_findings,
+        layout: Vec::new(),
+        loader,
+        toolchain: Some(compliance::toolchain_mismatches(
+            v,
+            &env.torch_version,
+            toolchain["nvcc"].as_str(),
+        )),
+    };
+    let noncompliant = evidence.reasons();
+    let glibc = match (compat, &so_path) {
+        (Some(p), Some(so)) => p.summary(glibc_compat::bindings_in_use(p, so)),
+        (Some(p), None) => p.summary(Vec::new()),
+        (None, _) if pyproject::is_native(v) && !glibc_target => {
+            GlibcCompat::off("not a glibc (Linux) target")
+        }
+        (None, _) if pyproject::is_native(v) => GlibcCompat::off("--no-glibc-compat"),
+        (None, _) => GlibcCompat::off("no compiled code"),
+    };
+    let abi_list = evidence.abi.clone().unwrap_or_else(|e| vec![e]);
+    let stable_abi = v.stable_abi.as_ref().map(|a| a.to_string());
+    metadata.build_info = Some(BuildInfo {
+        kind: Some(KIND_LOCAL.into()),
+        compliant: Some(noncompliant.is_empty()),
+        reasons: Some(noncompliant.clone()),
+        abi_findings: Some(abi_list.iter().map(|f| json!(f)).collect()),
+        checks: Some(evidence.checks(stable_abi.as_deref())),
+        glibc_compat: Some(glibc),
+        toolchain: Some(toolchain),
+        ..BuildInfo::default()
+    });
+    metadata.write(&stage)?;
+
     pb.set_message("installing");
     install_atomically(&stage, &dest)?;
     let _ = std::fs::remove_dir_all(&stage_root);
     std::fs::write(&fp_file, &fingerprint)?;
     Ok(Status::Built {
         compiled,
-        abi_findings,
+        abi_findings: abi_list,
+        noncompliant,
     })
 }
 
@@ -589,24 +698,19 @@ fn libc_version() -> String {
         .unwrap_or_default()
 }
 
+/// The variant's metadata; `build-info` is filled in once the checks ran.
 fn metadata(ctx: &Ctx, v: &Variant, ops_name: &str) -> Metadata {
     let kernel = ctx.git.as_ref().map(|g| super::KernelProvenance {
         commit: &g.commit,
         dirty: g.dirty,
     });
     let build_info = BuildInfo {
-        kind: Some("development".into()),
+        kind: Some(KIND_LOCAL.into()),
         compliant: Some(false),
-        reason: Some("built by the local backend with the host toolchain; only the Nix backend produces Hub-compliant (manylinux_2_28) builds".into()),
-        toolchain: Some(json!({})),
-        abi_findings: Some(Vec::new()),
+        reasons: Some(vec!["not checked yet".into()]),
         ..BuildInfo::default()
     };
     super::variant_metadata(ctx.plan, v, ops_name, kernel, build_info)
-}
-
-fn build_info(m: &mut Metadata) -> &mut BuildInfo {
-    m.build_info.get_or_insert_with(BuildInfo::default)
 }
 
 /// sha256 (base64) of every file except the top-level `metadata.json` and bytecode.
@@ -673,39 +777,61 @@ fn check_layout(stage: &Path, python_name: &str) -> Result<()> {
     Ok(())
 }
 
-/// ABI findings for a staged variant (manylinux_2_28, Python 3.9 abi3, and
-/// the variant's Torch stable ABI). Unreadable modules are findings too.
-fn abi_findings(stage: &Path, v: &Variant) -> Vec<String> {
-    let options = kb_checks::abi::AbiOptions {
-        torch_stable_abi: v.stable_abi.as_ref().map(|a| a.to_string()),
-        ..Default::default()
-    };
-    match kb_checks::abi::check_variant(stage, &options) {
-        Ok(report) => {
-            let mut out: Vec<String> = report
-                .files
-                .iter()
-                .flat_map(|f| {
-                    let file = f
-                        .path
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    f.violations
+/// ABI findings as recorded: each with why the glibc compatibility layer
+/// left it (when it knows) and the sources whose objects reference the symbol.
+fn explain_findings(
+    findings: &[compliance::Finding],
+    compat: Option<&CompatPlan>,
+    ninja: &Path,
+    build_dir: &Path,
+    root: &Path,
+) -> Vec<String> {
+    use kb_checks::abi::ViolationKind;
+    let symbols: std::collections::BTreeSet<String> = findings
+        .iter()
+        .filter(|f| f.violation.kind == ViolationKind::SymbolVersion)
+        .filter_map(|f| f.violation.symbol.clone())
+        .collect();
+    let module = findings.first().map(|f| f.file.clone()).unwrap_or_default();
+    let sources = glibc_compat::sources_referencing(ninja, build_dir, &module, &symbols);
+    findings
+        .iter()
+        .map(|f| {
+            let mut line = f.to_string();
+            let (Some(sym), ViolationKind::SymbolVersion) = (&f.violation.symbol, f.violation.kind)
+            else {
+                return line;
+            };
+            let why = match compat {
+                Some(p) => p.explain(sym, &f.violation.required),
+                None if f.violation.required.starts_with("GLIBC_") => {
+                    Some("glibc compatibility is off (--no-glibc-compat)".to_string())
+                }
+                None => None,
+            };
+            if let Some(why) = why {
+                line.push_str(&format!("; {why}"));
+            }
+            match sources.get(sym) {
+                Some(files) => {
+                    let files: Vec<String> = files
                         .iter()
-                        .map(move |viol| format!("{file}: {viol}"))
-                })
-                .collect();
-            out.extend(
-                report
-                    .errors
-                    .iter()
-                    .map(|e| format!("{}: {}", e.file, e.error)),
-            );
-            out
-        }
-        Err(e) => vec![format!("ABI check could not run: {e}")],
-    }
+                        .map(|s| {
+                            Path::new(s)
+                                .strip_prefix(root)
+                                .map(|p| p.display().to_string())
+                                .unwrap_or_else(|_| s.clone())
+                        })
+                        .collect();
+                    line.push_str(&format!("; referenced from {}", files.join(", ")));
+                }
+                None => line.push_str(
+                    "; not referenced by any compiled source (it comes from a linked library)",
+                ),
+            }
+            line
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! Build backends: the local (host toolchain) backend and the Nix backend,
 //! and what both do to assemble a variant directory.
 
+pub mod depends;
+pub mod glibc_compat;
 pub mod local;
 pub mod nix;
 pub mod toolchain;
@@ -32,6 +34,9 @@ pub struct BuildOptions {
     pub print_build_logs: bool,
     /// Use the host toolchain even when Nix is usable.
     pub local: bool,
+    /// Local builds: leave glibc symbol versions as the host links them
+    /// (no `glibc_compat` layer; for debugging).
+    pub no_glibc_compat: bool,
 }
 
 /// What a build did, by backend.
@@ -74,8 +79,7 @@ impl Report for BuildReport {
 }
 
 /// Build with Nix when it is usable and the kernel has a flake; otherwise
-/// (or with `--local`) make a development build with the host toolchain,
-/// saying why.
+/// (or with `--local`) build with the host toolchain, saying why.
 pub fn build(
     project: &KernelProject,
     options: &BuildOptions,
@@ -90,7 +94,7 @@ pub fn build(
     match nix::nix_available() {
         Ok(_) if has_flake => Ok(BuildReport::Nix(nix::build(project, options, progress)?)),
         Ok(_) => {
-            progress.warn("note: this kernel has no flake.nix (`kernel-builder init` writes one); making a development build with the host toolchain");
+            progress.warn("note: this kernel has no flake.nix (`kernel-builder init` writes one); building with the host toolchain");
             Ok(BuildReport::Local(local::build(
                 project, options, progress,
             )?))
@@ -103,7 +107,7 @@ pub fn build(
                 note.push_str(&format!("\n  {}", line.trim()));
             }
             progress.warn(&note);
-            progress.warn("note: making a development build with the host toolchain (not Hub-compliant); pass --local to skip this check");
+            progress.warn("note: building with the host toolchain (Hub compliance is checked per variant); pass --local to skip this check");
             Ok(BuildReport::Local(local::build(
                 project, options, progress,
             )?))

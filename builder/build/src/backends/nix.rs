@@ -78,6 +78,11 @@ pub fn default_variant<'p>(plan: &'p Plan, system: &str) -> Option<&'p Variant> 
     } else {
         own
     };
+    best(candidates)
+}
+
+/// The ranking of [`default_variant`].
+fn best(candidates: Vec<&Variant>) -> Option<&Variant> {
     let rank = |b: Backend| match b {
         Backend::Cuda => 0,
         Backend::Rocm => 1,
@@ -96,6 +101,33 @@ pub fn default_variant<'p>(plan: &'p Plan, system: &str) -> Option<&'p Variant> 
     })
 }
 
+/// One variant per backend of a system (its own and noarch variants), ranked
+/// as [`default_variant`]: what the flake's `ci` output builds, since building
+/// every variant in a kernel's CI is too costly.
+pub fn ci_variants(plan: &Plan, system: &str) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let on_system: Vec<&Variant> = plan
+        .variants
+        .iter()
+        .filter(|v| v.system.as_deref().is_none_or(|s| s == system))
+        .collect();
+    for v in &on_system {
+        let b = v.backend.as_str().to_string();
+        if out.contains_key(&b) {
+            continue;
+        }
+        let same: Vec<&Variant> = on_system
+            .iter()
+            .copied()
+            .filter(|w| w.backend == v.backend)
+            .collect();
+        if let Some(w) = best(same) {
+            out.insert(b, w.name.clone());
+        }
+    }
+    out
+}
+
 /// The JSON of `kernel-plan.json`: the all-systems plan plus what the flake
 /// checks (`matrix-sha256`) and the default variant of each system.
 pub fn plan_file_json(plan: &Plan) -> String {
@@ -109,6 +141,14 @@ pub fn plan_file_json(plan: &Plan) -> String {
         }
     }
     obj.insert("default-variants".into(), Value::Object(defaults));
+    let mut ci = serde_json::Map::new();
+    for s in &kb_core::matrix::Matrix::get().systems {
+        let per = ci_variants(plan, s);
+        if !per.is_empty() {
+            ci.insert(s.clone(), json!(per));
+        }
+    }
+    obj.insert("ci-variants".into(), Value::Object(ci));
     obj.insert(
         "generated-by".into(),
         json!(format!(
@@ -138,6 +178,15 @@ pub fn write_plan_file(root: &Path, plan: &Plan) -> Result<PlanFileState> {
     write_atomic(&path, text.as_bytes())
         .map_err(|e| err!("{}: cannot write: {e}", path.display()))?;
     Ok(PlanFileState::Written)
+}
+
+/// Write the plan file to `path` (`nix plan-file --out`, the plan derivation
+/// the flake builds when a kernel commits no plan file). Written in place:
+/// the Nix store directory of `$out` takes no temporary files, and a failed
+/// build discards `$out` anyway.
+pub fn write_plan_file_to(path: &Path, plan: &Plan) -> Result<()> {
+    std::fs::write(path, plan_file_json(plan))
+        .map_err(|e| err!("{}: cannot write: {e}", path.display()))
 }
 
 /// What `plan --write` did.
@@ -389,7 +438,10 @@ fn prepare(project: &KernelProject, progress: &dyn Progress) -> Result<()> {
             root.join(PLAN_FILE).display()
         ));
         if let Some(w) = untracked_warning(root) {
-            bail!("{w}");
+            // The flake then computes the plan itself (slower the first time).
+            progress.warn(&format!(
+                "{w}; until then the flake computes the plan itself"
+            ));
         }
     }
     Ok(())
@@ -687,7 +739,7 @@ pub fn nix_metadata(plan: &Plan, v: &Variant, ops_name: &str) -> Metadata {
         ops_name,
         kernel,
         BuildInfo {
-            kind: Some("nix".into()),
+            kind: Some(kb_core::metadata::KIND_NIX.into()),
             compliant: Some(true),
             toolchain: Some(toolchain),
             abi_findings: Some(Vec::new()),

@@ -1,6 +1,7 @@
 //! Provisioning of the local toolchain: one cached Python environment per
-//! torch version (torch `==X.Y.*`, kernels, cmake, ninja from PyPI) and one
-//! CUDA toolkit per CUDA version (nvcc, runtime and CCCL wheels from PyPI).
+//! torch version (torch `==X.Y.*`, kernels, cmake, ninja from PyPI; tvm-ffi
+//! added on demand) and one CUDA toolkit per CUDA version (the compiler,
+//! runtime, CCCL and math-library wheels of NVIDIA's `cuda-toolkit`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,15 +25,39 @@ pub struct TorchEnv {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct CudaToolkit {
+    /// Layout of this record; a cached toolkit of another layout is reinstalled.
+    pub layout: u32,
     pub version: String,
     pub nvcc: PathBuf,
+    /// Runtime, CCCL and math-library headers (cuBLAS, cuSPARSE, ...).
     pub include_dirs: Vec<PathBuf>,
+    /// Directories holding the toolkit's shared libraries.
+    pub library_dirs: Vec<PathBuf>,
     pub cudart: PathBuf,
 }
 
-const ENV_MARKER: &str = ".kernel-builder-env.json";
+/// Current `CudaToolkit::layout`: 2 added the math libraries.
+const CUDA_LAYOUT: u32 = 2;
 
-fn run_logged(cmd: &mut Command, log: &Path, what: &str) -> Result<()> {
+/// Components of a CUDA toolkit: the compiler and runtime, plus the
+/// math-library headers Torch's CUDA headers include (`ATen/cuda/CUDAContext.h`
+/// includes cuSPARSE, cuBLAS/cuBLASLt and cuSOLVER; kernels use cuRAND, cuFFT
+/// and NVTX). These are the extras of NVIDIA's `cuda-toolkit` meta-package,
+/// which pins every component to the release (`cuda-toolkit==13.2.*`); `crt`
+/// and `nvvm` are separate wheels from CUDA 13 on.
+fn cuda_extras(major: u64) -> Vec<&'static str> {
+    let mut extras = vec![
+        "nvcc", "cudart", "cccl", "cublas", "cusparse", "cusolver", "curand", "cufft", "nvtx",
+    ];
+    if major >= 13 {
+        extras.extend(["crt", "nvvm"]);
+    }
+    extras
+}
+
+pub(super) const ENV_MARKER: &str = ".kernel-builder-env.json";
+
+pub(super) fn run_logged(cmd: &mut Command, log: &Path, what: &str) -> Result<()> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -226,31 +251,60 @@ pub fn torch_env(version: &Version, log: &Path) -> Result<TorchEnv> {
     Ok(env)
 }
 
-/// PyPI packages that make up CUDA toolkit `version`.
-fn cuda_packages(version: &Version) -> Vec<String> {
-    let mm = version.major_minor();
-    if version.0.first().copied().unwrap_or(0) >= 13 {
-        [
-            "nvidia-cuda-nvcc",
-            "nvidia-cuda-cccl",
-            "nvidia-cuda-runtime",
-            "nvidia-nvvm",
-            "nvidia-cuda-crt",
-        ]
-        .iter()
-        .map(|p| format!("{p}=={mm}.*"))
-        .collect()
-    } else {
-        let major = version.0[0];
-        [
-            "nvidia-cuda-nvcc",
-            "nvidia-cuda-cccl",
-            "nvidia-cuda-runtime",
-        ]
-        .iter()
-        .map(|p| format!("{p}-cu{major}=={mm}.*"))
-        .collect()
+/// Make `apache-tvm-ffi==<version>.*` importable in `env` (installed from
+/// PyPI into kernel-builder's own environments; an interpreter chosen with
+/// KERNEL_BUILDER_PYTHON must have it already).
+pub fn ensure_tvm_ffi(env: &TorchEnv, version: &Version, log: &Path) -> Result<String> {
+    let probe = || -> Option<String> {
+        let out = kb_core::pyenv::python_command(&env.python)
+            .args(["-c", "import tvm_ffi; print(tvm_ffi.__version__)"])
+            .output()
+            .ok()?;
+        let v = String::from_utf8(out.stdout).ok()?.trim().to_string();
+        let mm: Vec<&str> = v.split('.').take(2).collect();
+        (out.status.success() && mm.join(".") == version.major_minor().to_string()).then_some(v)
+    };
+    if let Some(v) = probe() {
+        return Ok(v);
     }
+    let spec = format!("apache-tvm-ffi=={}.*", version.major_minor());
+    if std::env::var_os("KERNEL_BUILDER_PYTHON").is_some() {
+        bail!(
+            "KERNEL_BUILDER_PYTHON={} has no tvm-ffi {}; install it there (`pip install '{spec}'`)",
+            env.python.display(),
+            version.major_minor()
+        );
+    }
+    run_logged(
+        kb_core::pyenv::python_command(&env.python).args([
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--progress-bar",
+            "off",
+            &spec,
+        ]),
+        log,
+        &format!("installing {spec} from PyPI"),
+    )?;
+    probe().ok_or_else(|| {
+        err!(
+            "{} still has no tvm-ffi {} after installing {spec}",
+            env.python.display(),
+            version.major_minor()
+        )
+    })
+}
+
+/// The PyPI requirement that makes up CUDA toolkit `version`.
+fn cuda_packages(version: &Version) -> Vec<String> {
+    let major = version.0.first().copied().unwrap_or(0);
+    vec![format!(
+        "cuda-toolkit[{}]=={}.*",
+        cuda_extras(major).join(","),
+        version.major_minor()
+    )]
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
@@ -271,7 +325,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
     }
 }
 
-/// Locate nvcc, headers and the CUDA runtime in an installed wheel tree.
+/// Locate nvcc, headers, libraries and the CUDA runtime in an installed
+/// wheel tree. CUDA 13 wheels share one `nvidia/cu13/{bin,include,lib}`
+/// tree (CCCL under `include/cccl`); CUDA 12 wheels have one tree per
+/// component (`nvidia/cublas/include`, `nvidia/cuda_runtime/lib`, ...).
 pub fn locate_cuda(dir: &Path, version: &str) -> Result<CudaToolkit> {
     let mut files = Vec::new();
     walk(dir, &mut files, 0);
@@ -292,10 +349,18 @@ pub fn locate_cuda(dir: &Path, version: &str) -> Result<CudaToolkit> {
         })
         .cloned()
         .ok_or_else(|| err!("no libcudart.so.* under {}", dir.display()))?;
+    // `<component>/include` and `<component>/lib` directly below `nvidia/`.
+    let component_dir = |p: &Path, leaf: &str| -> Option<PathBuf> {
+        let rel = p.strip_prefix(dir).ok()?;
+        let parts: Vec<_> = rel.components().collect();
+        let i = parts.iter().position(|c| c.as_os_str() == "nvidia")?;
+        (parts.len() > i + 3 && parts[i + 2].as_os_str() == leaf)
+            .then(|| dir.join(parts[..i + 3].iter().collect::<PathBuf>()))
+    };
     let mut include_dirs: Vec<PathBuf> = files
         .iter()
-        .filter(|p| p.file_name().is_some_and(|n| n == "cuda_runtime.h"))
-        .filter_map(|p| p.parent().map(Path::to_path_buf))
+        .filter(|p| p.extension().is_some_and(|x| x == "h"))
+        .filter_map(|p| component_dir(p, "include"))
         .collect();
     let cccl: Vec<PathBuf> = files
         .iter()
@@ -308,10 +373,25 @@ pub fn locate_cuda(dir: &Path, version: &str) -> Result<CudaToolkit> {
     include_dirs.extend(cccl);
     include_dirs.sort();
     include_dirs.dedup();
+    let mut library_dirs: Vec<PathBuf> = files
+        .iter()
+        .filter(|p| p.to_string_lossy().contains(".so"))
+        .filter_map(|p| component_dir(p, "lib"))
+        .collect();
+    library_dirs.sort();
+    library_dirs.dedup();
+    if !include_dirs
+        .iter()
+        .any(|d| d.join("cuda_runtime.h").is_file())
+    {
+        bail!("no include/cuda_runtime.h under {}", dir.display());
+    }
     Ok(CudaToolkit {
+        layout: CUDA_LAYOUT,
         version: version.to_string(),
         nvcc,
         include_dirs,
+        library_dirs,
         cudart,
     })
 }
@@ -324,7 +404,7 @@ pub fn cuda_toolkit(version: &Version, python: &Path, log: &Path) -> Result<Cuda
     let marker = dir.join(ENV_MARKER);
     if let Ok(text) = std::fs::read_to_string(&marker) {
         if let Ok(tk) = serde_json::from_str::<CudaToolkit>(&text) {
-            if tk.nvcc.exists() {
+            if tk.layout == CUDA_LAYOUT && tk.nvcc.exists() {
                 return Ok(tk);
             }
         }
@@ -436,33 +516,96 @@ mod tests {
     #[test]
     fn cuda_package_names() {
         assert_eq!(
-            cuda_packages(&"13.2".parse().unwrap())[0],
-            "nvidia-cuda-nvcc==13.2.*"
+            cuda_packages(&"13.2".parse().unwrap()),
+            ["cuda-toolkit[nvcc,cudart,cccl,cublas,cusparse,cusolver,curand,cufft,nvtx,crt,nvvm]==13.2.*"]
         );
         assert_eq!(
-            cuda_packages(&"12.6".parse().unwrap())[0],
-            "nvidia-cuda-nvcc-cu12==12.6.*"
+            cuda_packages(&"12.6".parse().unwrap()),
+            ["cuda-toolkit[nvcc,cudart,cccl,cublas,cusparse,cusolver,curand,cufft,nvtx]==12.6.*"]
         );
     }
 
-    #[test]
-    fn locate_cuda_in_wheel_layouts() {
-        let d = tempfile::tempdir().unwrap();
-        for f in [
-            "nvidia/cu13/bin/nvcc",
-            "nvidia/cu13/include/cuda_runtime.h",
-            "nvidia/cu13/include/cccl/cuda/std/x",
-            "nvidia/cu13/lib/libcudart.so.13",
-        ] {
-            let p = d.path().join(f);
+    fn touch(root: &Path, files: &[&str]) {
+        for f in files {
+            let p = root.join(f);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, "").unwrap();
         }
+    }
+
+    #[test]
+    fn locate_cuda_13_layout() {
+        let d = tempfile::tempdir().unwrap();
+        touch(
+            d.path(),
+            &[
+                "nvidia/cu13/bin/nvcc",
+                "nvidia/cu13/include/cuda_runtime.h",
+                "nvidia/cu13/include/cusparse.h",
+                "nvidia/cu13/include/cccl/cuda/std/x.h",
+                "nvidia/cu13/lib/libcudart.so.13",
+                "nvidia/cu13/lib/libcublas.so.13",
+            ],
+        );
         let tk = locate_cuda(d.path(), "13.2").unwrap();
         assert!(tk.nvcc.ends_with("nvidia/cu13/bin/nvcc"));
         assert!(tk.cudart.ends_with("libcudart.so.13"));
-        assert_eq!(tk.include_dirs.len(), 2);
+        let rel = |v: &[PathBuf]| -> Vec<String> {
+            v.iter()
+                .map(|p| p.strip_prefix(d.path()).unwrap().display().to_string())
+                .collect()
+        };
+        assert_eq!(
+            rel(&tk.include_dirs),
+            ["nvidia/cu13/include", "nvidia/cu13/include/cccl"]
+        );
+        assert_eq!(rel(&tk.library_dirs), ["nvidia/cu13/lib"]);
         assert!(locate_cuda(&d.path().join("nvidia/cu13/include"), "13.2").is_err());
+    }
+
+    #[test]
+    fn locate_cuda_12_layout() {
+        let d = tempfile::tempdir().unwrap();
+        touch(
+            d.path(),
+            &[
+                "nvidia/cuda_nvcc/bin/nvcc",
+                "nvidia/cuda_runtime/include/cuda_runtime.h",
+                "nvidia/cuda_runtime/lib/libcudart.so.12",
+                "nvidia/cuda_cccl/include/cub/cub.cuh",
+                "nvidia/cuda_cccl/include/cuda/std/version.h",
+                "nvidia/cublas/include/cublas_v2.h",
+                "nvidia/cublas/lib/libcublas.so.12",
+                "nvidia/cusparse/include/cusparse.h",
+                "nvidia/cusparse/lib/libcusparse.so.12",
+            ],
+        );
+        let tk = locate_cuda(d.path(), "12.6").unwrap();
+        let rel = |v: &[PathBuf]| -> Vec<String> {
+            v.iter()
+                .map(|p| p.strip_prefix(d.path()).unwrap().display().to_string())
+                .collect()
+        };
+        assert_eq!(
+            rel(&tk.include_dirs),
+            [
+                "nvidia/cublas/include",
+                "nvidia/cuda_cccl/include",
+                "nvidia/cuda_runtime/include",
+                "nvidia/cusparse/include"
+            ]
+        );
+        assert_eq!(
+            rel(&tk.library_dirs),
+            [
+                "nvidia/cublas/lib",
+                "nvidia/cuda_runtime/lib",
+                "nvidia/cusparse/lib"
+            ]
+        );
+        // Without the runtime headers the tree is not a toolkit.
+        std::fs::remove_file(d.path().join("nvidia/cuda_runtime/include/cuda_runtime.h")).unwrap();
+        assert!(locate_cuda(d.path(), "12.6").is_err());
     }
 
     #[test]

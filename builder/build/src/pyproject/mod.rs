@@ -9,13 +9,14 @@ use std::path::{Path, PathBuf};
 
 use kb_core::config::Backend;
 use kb_core::plan::{Plan, Variant};
-use kb_core::{bail, Context, Result};
+use kb_core::{bail, Context, Framework, Result};
 use minijinja::{Environment, Value};
 use serde::Serialize;
 
 const CMAKELISTS: &str = include_str!("templates/CMakeLists.txt.j2");
 const KB_CMAKE: &str = include_str!("templates/kernel-builder.cmake");
 const EMBED_CMAKE: &str = include_str!("templates/embed-binary.cmake");
+const HIPIFY_PY: &str = crate::scripts::HIPIFY;
 const REGISTRATION_H: &str = include_str!("templates/registration.h");
 const OPS_PY: &str = include_str!("templates/_ops.py.j2");
 const SETUP_PY: &str = include_str!("templates/setup.py.j2");
@@ -77,6 +78,70 @@ struct KernelCtx {
     rocm_archs: Vec<String>,
     hip_flags: Vec<String>,
     sycl_flags: Vec<String>,
+    /// Definitions of the kernel's dependencies.
+    defines: Vec<String>,
+    /// CMake variables of the kernel's dependencies (`<var>_INCLUDE_DIRS`).
+    dep_vars: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct DependencyCtx {
+    name: String,
+    version: Option<String>,
+    var: String,
+    include: Vec<String>,
+    how: String,
+}
+
+#[derive(Serialize)]
+struct SyclCtx {
+    targets: String,
+    devices: String,
+    options: String,
+}
+
+/// Libraries Torch's CMake config links into CUDA extensions besides its
+/// own (`Caffe2_PUBLIC_CUDA_DEPENDENCY_LIBS`: cuBLAS + cuBLASLt, cuRAND,
+/// cuFFT; torch 2.15 share/cmake/Caffe2/public/cuda.cmake) and the ones whose
+/// headers `ATen/cuda/CUDAContextLight.h` includes (cuSPARSE, cuSOLVER).
+const CUDA_MATH_LIBS: &[&str] = &[
+    "cublas", "cublasLt", "cusparse", "cusolver", "cufft", "curand",
+];
+/// The ROCm counterparts (torch's LoadHIP.cmake: hipBLAS/hipBLASLt/rocBLAS,
+/// hipSPARSE, hipSOLVER, hipFFT, hipRAND).
+const HIP_MATH_LIBS: &[&str] = &[
+    "hipblas",
+    "hipblaslt",
+    "rocblas",
+    "hipsparse",
+    "hipsolver",
+    "hipfft",
+    "hiprand",
+];
+
+/// Ahead-of-time SYCL targets. Facts from the reference kernel-builder's
+/// CMake (torch/preamble.cmake and xpu/dep-sycl-tla.cmake, 2026-08): by
+/// default `spir64_gen,spir64` with AOT images for pvc, xe-lpg and ats-m150;
+/// kernels using sycl-tla on oneAPI 2026.0 get pvc, bmg-g21 (Xe2) and cri.
+fn sycl_targets(variant: &Variant) -> SyclCtx {
+    let uses_tla = variant
+        .kernels
+        .iter()
+        .any(|k| k.depends.iter().any(|d| d == "sycl_tla"));
+    let v2026 = variant
+        .toolkit
+        .as_ref()
+        .is_some_and(|t| t.0.first().copied().unwrap_or(0) >= 2026);
+    let devices = if uses_tla && v2026 {
+        "pvc,bmg-g21,cri"
+    } else {
+        "pvc,xe-lpg,ats-m150"
+    };
+    SyclCtx {
+        targets: "spir64_gen,spir64".into(),
+        devices: devices.into(),
+        options: " -cl-intel-enable-auto-large-GRF-mode -cl-poison-unsupported-fp64-kernels -cl-intel-greater-than-4GB-buffer-required".into(),
+    }
 }
 
 fn backend_define(b: Backend) -> &'static str {
@@ -115,9 +180,73 @@ fn binding_dirs(src: &[String]) -> Vec<String> {
     dirs
 }
 
+/// The variant `create-pyproject` generates for, and why.
+#[derive(Debug)]
+pub struct VariantChoice<'p> {
+    pub variant: &'p Variant,
+    /// Set when the host has no variant of the kernel (a Metal-only kernel
+    /// on Linux): the project is still generated, for editing, for another
+    /// system's variant; this says which and lists the choices.
+    pub note: Option<String>,
+}
+
+/// `wanted` when given; else a variant of `host`: the last (newest) of
+/// backend `prefer`, else the last. When the host has none, the same pick
+/// among all variants, with a note. An error only for an unknown `wanted`
+/// or a plan without variants.
+pub fn choose_variant<'p>(
+    plan: &'p Plan,
+    wanted: Option<&str>,
+    host: &str,
+    prefer: Backend,
+) -> Result<VariantChoice<'p>> {
+    if let Some(w) = wanted {
+        return match plan.variant(w) {
+            Some(variant) => Ok(VariantChoice {
+                variant,
+                note: None,
+            }),
+            None => bail!(
+                "`{w}` is not a variant of this kernel; `kernel-builder list-variants` shows them"
+            ),
+        };
+    }
+    let pick = |vs: Vec<&'p Variant>| {
+        vs.iter()
+            .rev()
+            .find(|v| v.backend == prefer)
+            .or(vs.last())
+            .copied()
+    };
+    let on_host = plan
+        .variants
+        .iter()
+        .filter(|v| v.system.as_deref().is_none_or(|s| s == host))
+        .collect();
+    if let Some(variant) = pick(on_host) {
+        return Ok(VariantChoice {
+            variant,
+            note: None,
+        });
+    }
+    let Some(variant) = pick(plan.variants.iter().collect()) else {
+        bail!("this kernel has no variants at all; check the version bounds in build.toml");
+    };
+    let choices: Vec<&str> = plan.variants.iter().map(|v| v.name.as_str()).collect();
+    Ok(VariantChoice {
+        variant,
+        note: Some(format!(
+            "this kernel has no variant for {host}; generating the project for `{}`, which builds on {} (choices: {}; pick one with --variant)",
+            variant.name,
+            variant.system.as_deref().unwrap_or("any system"),
+            choices.join(", ")
+        )),
+    })
+}
+
 /// Whether the variant compiles a native extension.
 pub fn is_native(variant: &Variant) -> bool {
-    variant.framework != "torch-noarch"
+    variant.framework != Framework::TorchNoarch
 }
 
 /// Generate the project for `variant`. `root` is the kernel directory as seen
@@ -131,16 +260,20 @@ pub fn generate(
     if kb_core::ops_id::check_unique_id(ops_name.trim_start_matches('_')).is_err() {
         bail!("invalid ops name `{ops_name}`");
     }
-    if variant.framework == "tvm-ffi" {
-        bail!(
-            "variant {}: tvm-ffi projects are built by the Nix backend only for now",
-            variant.name
-        );
-    }
     let env = env();
     let native = is_native(variant);
     let mut files = BTreeMap::new();
     let pkg = &plan.kernel.python_package;
+    let tvm_ffi = variant.framework == Framework::TvmFfi;
+    let framework_requirement = match &variant.tvm_ffi {
+        Some(t) => format!("apache-tvm-ffi=={}.*", t.version.major_minor()),
+        None => "torch".to_string(),
+    };
+    let dependency_vars: Vec<String> = variant
+        .external_depends()?
+        .iter()
+        .filter_map(|(_, d)| d.env.clone())
+        .collect();
     let common = minijinja::context! {
         builder_version => env!("CARGO_PKG_VERSION"),
         variant => minijinja::context! { name => variant.name.clone(), backend => variant.backend.as_str() },
@@ -150,6 +283,10 @@ pub fn generate(
         version => plan.kernel.version,
         python_depends => variant.python_depends.clone(),
         native => native,
+        tvm_ffi => tvm_ffi,
+        module_suffix => if tvm_ffi { ".so" } else { ".abi3.so" },
+        framework_requirement => framework_requirement,
+        dependency_vars => dependency_vars,
     };
     let render = |tpl: &str, ctx: &Value| -> Result<String> {
         env.render_str(tpl, ctx)
@@ -161,22 +298,53 @@ pub fn generate(
             None => "\"${CMAKE_CURRENT_LIST_DIR}\"".to_string(),
             Some(p) => cmake_quote(&p.to_string_lossy()),
         };
+        let data = kb_core::config::depends::get();
+        let deps = variant.external_depends()?;
         let kernels: Vec<KernelCtx> = variant
             .kernels
             .iter()
-            .map(|k| KernelCtx {
-                name: k.name.clone(),
-                backend: k.backend.as_str().to_string(),
-                src: k.src.clone(),
-                include: k.include.clone(),
-                cxx_flags: k.cxx_flags.clone(),
-                cuda_flags: k.cuda_flags.clone(),
-                cuda_capabilities: k.cuda_capabilities.iter().map(|c| c.to_string()).collect(),
-                rocm_archs: k.rocm_archs.clone(),
-                hip_flags: k.hip_flags.clone(),
-                sycl_flags: k.sycl_flags.clone(),
+            .map(|k| {
+                let ext: Vec<&kb_core::config::depends::Dependency> = k
+                    .depends
+                    .iter()
+                    .filter_map(|d| data.dependency.get(d))
+                    .filter(|d| d.is_external())
+                    .collect();
+                KernelCtx {
+                    defines: ext.iter().flat_map(|d| d.defines.clone()).collect(),
+                    dep_vars: ext.iter().filter_map(|d| d.env.clone()).collect(),
+                    name: k.name.clone(),
+                    backend: k.backend.as_str().to_string(),
+                    src: k.src.clone(),
+                    include: k.include.clone(),
+                    cxx_flags: k.cxx_flags.clone(),
+                    cuda_flags: k.cuda_flags.clone(),
+                    cuda_capabilities: k.cuda_capabilities.iter().map(|c| c.to_string()).collect(),
+                    rocm_archs: k.rocm_archs.clone(),
+                    hip_flags: k.hip_flags.clone(),
+                    sycl_flags: k.sycl_flags.clone(),
+                }
             })
             .collect();
+        let dependencies: Vec<DependencyCtx> = deps
+            .iter()
+            .map(|(name, d)| DependencyCtx {
+                name: name.to_string(),
+                version: d.version.clone(),
+                var: d.env.clone().unwrap_or_default(),
+                include: d.include.clone(),
+                how: format!(
+                    "`kernel-builder build` provisions it; otherwise {}.",
+                    d.how_to_provide(name)
+                ),
+            })
+            .collect();
+        let (cuda_math_libs, hip_math_libs): (&[&str], &[&str]) = match variant.backend {
+            Backend::Cuda => (CUDA_MATH_LIBS, &[]),
+            Backend::Rocm => (&[], HIP_MATH_LIBS),
+            _ => (&[], &[]),
+        };
+        let sycl = (variant.backend == Backend::Xpu).then(|| sycl_targets(variant));
         let objcxx = variant
             .kernels
             .iter()
@@ -201,6 +369,10 @@ pub fn generate(
                 framework_cxx_flags => variant.cxx_flags.clone(),
                 kernels => Value::from(minijinja::value::Serde(&kernels)),
                 objcxx => objcxx,
+                dependencies => Value::from(minijinja::value::Serde(&dependencies)),
+                cuda_math_libs => cuda_math_libs.to_vec(),
+                hip_math_libs => hip_math_libs.to_vec(),
+                sycl => sycl.as_ref().map(|s| Value::from(minijinja::value::Serde(s))),
                 // Pre-rendered CMake (quoted and escaped above).
                 root_expr => root_expr,
             }
@@ -214,10 +386,13 @@ pub fn generate(
             PathBuf::from("cmake/embed-binary.cmake"),
             EMBED_CMAKE.to_string(),
         );
-        files.insert(
-            PathBuf::from("torch-ext/registration.h"),
-            REGISTRATION_H.to_string(),
-        );
+        files.insert(PathBuf::from("cmake/hipify.py"), HIPIFY_PY.to_string());
+        if !tvm_ffi {
+            files.insert(
+                PathBuf::from("torch-ext/registration.h"),
+                REGISTRATION_H.to_string(),
+            );
+        }
     }
     files.insert(PathBuf::from(pkg).join("_ops.py"), render(OPS_PY, &common)?);
     files.insert(PathBuf::from("setup.py"), render(SETUP_PY, &common)?);
@@ -270,6 +445,7 @@ pub fn clean_candidates(target: &Path, python_package: &str, ops_id: Option<&str
         "CMakeLists.txt",
         "cmake/kernel-builder.cmake",
         "cmake/embed-binary.cmake",
+        "cmake/hipify.py",
         "torch-ext/registration.h",
         "setup.py",
         "pyproject.toml",
@@ -312,4 +488,83 @@ pub fn clean_candidates(target: &Path, python_package: &str, ops_id: Option<&str
         out.extend(dirs);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use kb_core::config::{self, Backend};
+    use kb_core::matrix::Matrix;
+    use kb_core::plan::{self, Plan, Systems};
+
+    use super::choose_variant;
+
+    fn plan_of(src: &str) -> Plan {
+        let dir = Path::new("/nonexistent-kernel");
+        let (c, _) = config::parse_str(src, &dir.join("build.toml"), dir, false).unwrap();
+        plan::plan(
+            &c,
+            Matrix::get(),
+            &Systems::All,
+            Path::new("build.toml"),
+            b"",
+        )
+        .unwrap()
+    }
+
+    const METAL_ONLY: &str = "[general]\nname = \"mk\"\nversion = 1\nedition = 5\nlicense = \"MIT\"\nbackends = [\"metal\"]\n[torch]\nsrc = [\"t.cpp\"]\n[kernel.m]\nbackend = \"metal\"\ndepends = [\"torch\"]\nsrc = [\"m.metal\"]\n";
+
+    #[test]
+    fn host_without_variants_gets_a_choice_and_the_list() {
+        let p = plan_of(METAL_ONLY);
+        let c = choose_variant(&p, None, "x86_64-linux", Backend::Cpu).unwrap();
+        assert_eq!(c.variant.name, "torch215-metal-aarch64-darwin");
+        let note = c.note.unwrap();
+        assert!(
+            note.contains("no variant for x86_64-linux")
+                && note.contains("torch214-metal-aarch64-darwin")
+                && note.contains("--variant"),
+            "{note}"
+        );
+        // On its own system there is nothing to explain.
+        let c = choose_variant(&p, None, "aarch64-darwin", Backend::Cpu).unwrap();
+        assert_eq!(c.variant.name, "torch215-metal-aarch64-darwin");
+        assert!(c.note.is_none());
+    }
+
+    #[test]
+    fn host_variants_prefer_the_requested_backend() {
+        let p = plan_of(
+            &METAL_ONLY
+                .replace("[\"metal\"]", "[\"cpu\", \"metal\"]")
+                .replace("backend = \"metal\"", "backend = \"cpu\""),
+        );
+        let c = choose_variant(&p, None, "x86_64-linux", Backend::Cpu).unwrap();
+        assert_eq!(c.variant.name, "torch215-cxx11-cpu-x86_64-linux");
+        assert!(c.note.is_none());
+    }
+
+    #[test]
+    fn a_named_variant_must_exist() {
+        let p = plan_of(METAL_ONLY);
+        let c = choose_variant(
+            &p,
+            Some("torch214-metal-aarch64-darwin"),
+            "x86_64-linux",
+            Backend::Cpu,
+        )
+        .unwrap();
+        assert_eq!(c.variant.name, "torch214-metal-aarch64-darwin");
+        assert!(c.note.is_none());
+        let e = choose_variant(
+            &p,
+            Some("torch215-cxx11-cpu-x86_64-linux"),
+            "x86_64-linux",
+            Backend::Cpu,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("is not a variant of this kernel"), "{e}");
+    }
 }

@@ -2,11 +2,11 @@
 //! `build-and-upload`, `upload`, `devshell`, `testshell`, `toolchain`,
 //! `doctor`, `nix install-variant`, `nix plan-file`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use kb_build::backends::{self, nix, BuildOptions};
-use kb_core::{Report, Status};
+use kb_core::{KernelProject, Report, Status};
 use kb_hub::{RepoType as HubRepoType, UploadOptions};
 use serde::Serialize;
 
@@ -21,6 +21,7 @@ fn build_options(a: &BuildArgs) -> BuildOptions {
         cores: a.cores,
         print_build_logs: a.print_build_logs,
         local: a.local,
+        no_glibc_compat: a.no_glibc_compat,
     }
 }
 
@@ -66,6 +67,7 @@ pub fn upload(dir: Option<&Path>, a: &HubArgs, p: Printer) -> Result<Status> {
         create_pr: a.create_pr,
         allow_dirty: a.allow_dirty,
         allow_noncompliant: a.allow_noncompliant,
+        compliance_check: Some(kb_checks::compliance::problems),
     };
     let reporter = Reporter::new(p.quiet, false);
     let summary = kb_hub::upload(&options, &dir_or_cwd(dir), &reporter)?;
@@ -134,21 +136,39 @@ pub fn install_variant(a: InstallVariantArgs, p: Printer) -> Result<Status> {
     Ok(p.report(&report))
 }
 
-/// `kernel-plan.json` as the flake reads it (the text is the file itself).
+/// `kernel-plan.json` as the flake reads it (the text is the file itself),
+/// or where it was written (`--out`).
 #[derive(Serialize)]
-#[serde(transparent)]
-struct PlanFile(serde_json::Value);
+#[serde(untagged)]
+enum PlanFile {
+    Printed(serde_json::Value),
+    Written { written: PathBuf },
+}
 
 impl Report for PlanFile {
     fn text(&self) -> String {
-        let mut s = serde_json::to_string_pretty(&self.0).expect("serializes");
-        s.push('\n');
-        s
+        match self {
+            PlanFile::Printed(v) => {
+                let mut s = serde_json::to_string_pretty(v).expect("serializes");
+                s.push('\n');
+                s
+            }
+            PlanFile::Written { .. } => String::new(),
+        }
     }
 }
 
+/// `nix plan-file`: the plan file of a kernel, e.g. computed inside the Nix
+/// sandbox from build.toml alone when the kernel commits none.
 pub fn plan_file(a: PlanFileArgs, p: Printer) -> Result<Status> {
-    let project = load(a.kernel_dir.as_deref(), p)?;
+    let project = KernelProject::load_with(a.kernel_dir.as_deref(), !a.no_source_checks)?;
+    for w in &project.warnings {
+        p.warn(&w.to_string());
+    }
+    if let Some(out) = a.out {
+        nix::write_plan_file_to(&out, &project.plan)?;
+        return Ok(p.report(&PlanFile::Written { written: out }));
+    }
     let json: serde_json::Value = serde_json::from_str(&nix::plan_file_json(&project.plan))?;
-    Ok(p.report(&PlanFile(json)))
+    Ok(p.report(&PlanFile::Printed(json)))
 }

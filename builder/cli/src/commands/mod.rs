@@ -61,7 +61,11 @@ pub fn run(command: Command, p: Printer) -> Result<Status> {
 fn load(dir: Option<&Path>, p: Printer) -> Result<KernelProject> {
     let project = KernelProject::load(dir)?;
     for w in &project.warnings {
-        p.warn(&w.to_string());
+        match w.severity {
+            // A note explains accepted configuration; `-q` hides it.
+            kb_core::config::Severity::Note => p.note(&w.to_string()),
+            _ => p.warn(&w.to_string()),
+        }
     }
     Ok(project)
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 use kb_core::config::{self, Backend};
 use kb_core::matrix::{host_system, Matrix};
-use kb_core::plan::{Plan, Systems, Variant};
+use kb_core::plan::{Plan, Systems};
 use kb_core::{Report, Status};
 use serde::Serialize;
 
@@ -230,39 +230,12 @@ pub fn update_build(a: UpdateBuildArgs, p: Printer) -> Result<Status> {
     Ok(p.report(&report))
 }
 
-/// The variant `create-pyproject` generates for: `--variant`, else the first
-/// variant of this host (CUDA first when nvcc is on PATH, else CPU).
-fn default_variant<'p>(plan: &'p Plan, wanted: Option<&str>) -> Result<&'p Variant> {
-    if let Some(w) = wanted {
-        return plan.variant(w).ok_or_else(|| {
-            anyhow::anyhow!(
-                "`{w}` is not a variant of this kernel; `kernel-builder list-variants` shows them"
-            )
-        });
-    }
-    let host = host_system();
-    let on_host: Vec<&Variant> = plan
-        .variants
-        .iter()
-        .filter(|v| v.system.as_deref().is_none_or(|s| s == host))
-        .collect();
-    let prefer = if which::which("nvcc").is_ok() {
-        Backend::Cuda
-    } else {
-        Backend::Cpu
-    };
-    on_host
-        .iter()
-        .rev()
-        .find(|v| v.backend == prefer)
-        .or(on_host.last())
-        .copied()
-        .ok_or_else(|| anyhow::anyhow!("this kernel has no variants for {host}; pass --variant"))
-}
-
 #[derive(Serialize)]
 struct PyprojectReport {
     variant: String,
+    /// Why `variant` is not a variant of this host, when it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host_note: Option<String>,
     ops_name: String,
     target: PathBuf,
     written: Vec<PathBuf>,
@@ -275,21 +248,35 @@ impl Report for PyprojectReport {
     }
 
     fn notes(&self) -> Vec<String> {
-        vec![format!(
+        let mut notes: Vec<String> = self
+            .host_note
+            .iter()
+            .map(|n| format!("note: {n}"))
+            .collect();
+        notes.push(format!(
             "generated the project for {} (ops name {}) in {}: {} file(s) written, {} unchanged",
             self.variant,
             self.ops_name,
             self.target.display(),
             self.written.len(),
             self.unchanged
-        )]
+        ));
+        notes
     }
 }
 
 pub fn create_pyproject(a: CreatePyprojectArgs, p: Printer) -> Result<Status> {
     let project = load(a.kernel_dir.as_deref(), p)?;
     let plan = &project.plan;
-    let variant = default_variant(plan, a.variant.as_deref())?;
+    // CUDA first when nvcc is on PATH, else CPU.
+    let prefer = if which::which("nvcc").is_ok() {
+        Backend::Cuda
+    } else {
+        Backend::Cpu
+    };
+    let choice =
+        kb_build::pyproject::choose_variant(plan, a.variant.as_deref(), &host_system(), prefer)?;
+    let variant = choice.variant;
     let root = &project.root;
     let target = a.target_dir.clone().unwrap_or_else(|| root.clone());
     let unique = match &a.unique_id {
@@ -318,6 +305,7 @@ pub fn create_pyproject(a: CreatePyprojectArgs, p: Printer) -> Result<Status> {
     let written = kb_build::pyproject::write(&generated, &target, a.force)?;
     Ok(p.report(&PyprojectReport {
         variant: variant.name.clone(),
+        host_note: choice.note,
         ops_name: ops,
         target,
         unchanged: generated.files.len() - written.len(),

@@ -66,6 +66,42 @@ fn a_correct_variant_passes() {
     assert!(text.contains("no build.toml found"), "{text}");
 }
 
+/// A tvm-ffi variant: a plain `<id>.so` opened by `tvm_ffi.load_module`.
+#[test]
+fn tvm_ffi_variants_load_their_library_with_tvm_ffi() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = make_variant(
+        &tmp.path().join("build"),
+        "tvm-ffi01-cpu-x86_64-linux",
+        "cpu",
+    );
+    std::fs::rename(v.join(format!("{ID}.abi3.so")), v.join(format!("{ID}.so"))).unwrap();
+    let ops = format!(
+        "from pathlib import Path\n\nimport tvm_ffi\n\nops = tvm_ffi.load_module(str(Path(__file__).resolve().parent / \"{ID}.so\"))\n\n\ndef add_op_namespace_prefix(op_name: str):\n    return f\"{ID}::{{op_name}}\"\n"
+    );
+    std::fs::write(v.join("_ops.py"), &ops).unwrap();
+    assert!(errors(&v).is_empty(), "{:?}", errors(&v));
+    // Another library, or a torch-style _ops.py, is not this build's module.
+    std::fs::write(
+        v.join("_ops.py"),
+        ops.replace(&format!("{ID}.so"), "other.so"),
+    )
+    .unwrap();
+    let errs = errors(&v);
+    assert!(
+        errs.iter().any(|e| e.contains(&format!(
+            "does not load `{ID}.so` with `tvm_ffi.load_module`"
+        ))),
+        "{errs:?}"
+    );
+    std::fs::write(
+        v.join("_ops.py"),
+        format!("import torch\nops = torch.ops.{ID}\n"),
+    )
+    .unwrap();
+    assert!(errors(&v).iter().any(|e| e.contains("tvm_ffi.load_module")));
+}
+
 #[test]
 fn each_layout_defect_is_named() {
     let tmp = tempfile::tempdir().unwrap();

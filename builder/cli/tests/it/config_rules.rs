@@ -77,6 +77,26 @@ fn errs(src: &str, expected: &[&str]) -> Vec<String> {
     e
 }
 
+/// Parse and expect acceptance with, for every fragment, a warning or note
+/// that contains it (and names the file).
+fn warns(src: &str, expected: &[&str]) -> (BuildConfig, Vec<String>) {
+    let (c, w) = ok(src);
+    for x in expected {
+        assert!(
+            w.iter().any(|m| m.contains(x)),
+            "no warning contains {x:?}:\n{}",
+            w.join("\n")
+        );
+    }
+    for m in &w {
+        assert!(
+            m.contains("build.toml"),
+            "warning does not name the file: {m}"
+        );
+    }
+    (c, w)
+}
+
 #[test]
 fn minimal_edition5_is_valid() {
     let (c, w) = ok(&format!("{HEAD}{TORCH}"));
@@ -151,9 +171,15 @@ fn name_rules() {
 
 #[test]
 fn version_and_license_rules() {
+    // 0 is a valid major version (no API stability promise in the loader).
+    let (c, _) = ok(&format!(
+        "{}{TORCH}",
+        HEAD.replace("version = 1", "version = 0")
+    ));
+    assert_eq!(c.general.version, 0);
     errs(
-        &format!("{}{TORCH}", HEAD.replace("version = 1", "version = 0")),
-        &["positive integer"],
+        &format!("{}{TORCH}", HEAD.replace("version = 1", "version = -1")),
+        &["must not be negative"],
     );
     errs(
         &format!("{}{TORCH}", HEAD.replace("version = 1", "version = \"1\"")),
@@ -216,12 +242,14 @@ fn backend_rules() {
         HEAD.replace("[\"cpu\", \"cuda\"]", "[\"cpu\", \"cpu\"]")
     ));
     assert!(w.iter().any(|w| w.contains("listed twice")));
-    errs(
+    // A [torch] backend that cannot have compiled kernels gets the
+    // pure-Python variant, as in the reference.
+    warns(
         &format!(
             "{}{TORCH}",
-            HEAD.replace("[\"cpu\", \"cuda\"]", "[\"neuron\"]")
+            HEAD.replace("[\"cpu\", \"cuda\"]", "[\"cpu\", \"neuron\"]")
         ),
-        &["backend `neuron` has no compiled variants"],
+        &["`neuron` cannot have compiled kernels: it gets the pure-Python variant `torch-neuron`"],
     );
 }
 
@@ -316,10 +344,12 @@ fn torch_rules() {
         &format!("{HEAD}{TORCH}stable-abi = {{ cdua = \"2.11\" }}\n"),
         &["unknown backend `cdua`"],
     );
-    errs(
+    // A dead per-backend entry: warning with the entry's position.
+    let (_, w) = warns(
         &format!("{HEAD}{TORCH}stable-abi = {{ rocm = \"2.11\" }}\n"),
-        &["backend `rocm` is not listed"],
+        &["`torch.stable-abi.rocm`: backend `rocm` is not listed in `general.backends`, so this entry is unused"],
     );
+    assert!(w.iter().any(|m| m.contains("build.toml:10:16")), "{w:?}");
     errs(
         &format!("{HEAD}{TORCH}stable-abi = 2.11\n"),
         &["expected a Torch version string"],
@@ -349,12 +379,26 @@ fn tvm_ffi_rules() {
         &format!("{HEAD}[tvm-ffi]\ninclude = []\n"),
         &["`tvm-ffi.src`: missing required key"],
     );
+    // xpu has tvm-ffi variants (as in the reference).
+    ok(&format!(
+        "{}[tvm-ffi]\nsrc = [\"torch-ext/b.cpp\"]\n",
+        HEAD.replace("[\"cpu\", \"cuda\"]", "[\"cpu\", \"cuda\", \"xpu\"]")
+    ));
+    // A backend without tvm-ffi variants is ignored with a warning ...
+    warns(
+        &format!(
+            "{}[tvm-ffi]\nsrc = [\"torch-ext/b.cpp\"]\n",
+            HEAD.replace("[\"cpu\", \"cuda\"]", "[\"cpu\", \"rocm\"]")
+        ),
+        &["tvm-ffi kernels have no `rocm` variants, so this backend is ignored"],
+    );
+    // ... but nothing to build at all is an error.
     errs(
         &format!(
             "{}[tvm-ffi]\nsrc = []\n",
             HEAD.replace("[\"cpu\", \"cuda\"]", "[\"rocm\"]")
         ),
-        &["support cpu and cuda"],
+        &["no backend of this kernel has tvm-ffi variants"],
     );
 }
 
@@ -370,6 +414,30 @@ fn noarch_rules() {
         &format!("{HEAD}[torch-noarch]\nsrc = []\n"),
         &["`torch-noarch.src`: unknown key"],
     );
+    // The reference's spelling of the lists is read too; both at once is ambiguous.
+    let (c, _) = ok(&format!(
+        "{}[torch-noarch]\ncuda_capabilities = [\"8.0\"]\nrocm_archs = [\"gfx942\"]\n",
+        HEAD.replace("[\"cpu\", \"cuda\"]", "[\"cuda\", \"rocm\"]")
+    ));
+    let Framework::TorchNoarch(n) = &c.framework else {
+        panic!()
+    };
+    assert_eq!(n.rocm_archs.as_deref(), Some(&["gfx942".to_string()][..]));
+    assert_eq!(n.cuda_capabilities.as_ref().unwrap().len(), 1);
+    errs(
+        &format!("{HEAD}[torch-noarch]\ncuda_capabilities = [\"8.0\"]\ncuda-capabilities = [\"9.0\"]\n"),
+        &["`torch-noarch.cuda_capabilities`: `cuda_capabilities` and `cuda-capabilities` are the same key"],
+    );
+    // Unknown keys list the known ones, also without `edition`.
+    errs(
+        "[general]\nname = \"relu\"\nlicense = \"MIT\"\nbackends = [\"cuda\"]\n[torch-noarch]\npyexts = [\"py\"]\n",
+        &["did you mean `pyext`? Known keys in [torch-noarch]: pyext, cuda-capabilities"],
+    );
+    // Older files: general.cuda.capabilities and the noarch list both set.
+    errs(
+        "[general]\nname = \"relu\"\nlicense = \"MIT\"\nbackends = [\"cuda\"]\n[general.cuda]\ncapabilities = [\"8.0\"]\n[torch-noarch]\ncuda_capabilities = [\"9.0\"]\n",
+        &["`general.cuda.capabilities`: set both here and in `torch-noarch.cuda-capabilities`"],
+    );
 }
 
 fn kernel(body: &str) -> String {
@@ -383,9 +451,10 @@ fn kernel_rules() {
         &kernel("backend = \"gpu\"\ndepends = []\nsrc = []\n"),
         &["unknown backend `gpu`"],
     );
-    errs(
+    // Dead section: the reference accepts it and never builds it.
+    warns(
         &kernel("backend = \"rocm\"\ndepends = []\nsrc = [\"k/a.hip\"]\n"),
-        &["backend `rocm` is not listed in `general.backends`"],
+        &["`kernel.k.backend`: backend `rocm` is not listed in `general.backends`, so this kernel is never built"],
     );
     errs(
         &kernel("backend = \"cpu\"\ndepends = []\nsrc = [\"k/a.cpp\"]\nhip-flags = [\"-O3\"]\n"),
@@ -415,7 +484,9 @@ fn kernel_rules() {
         &kernel("backend = \"cpu\"\ndepends = [\"cutlass_4_0\"]\nsrc = [\"k/a.cpp\"]\n"),
         &["`cutlass_4_0` is a cuda dependency"],
     );
-    errs(&format!("{HEAD}{TORCH}\n[kernel.\"a;b\"]\nbackend = \"cpu\"\ndepends = []\nsrc = [\"k/a.cpp\"]\n"), &["not a valid kernel section name"]);
+    errs(&format!("{HEAD}{TORCH}\n[kernel.\"a;b\"]\nbackend = \"cpu\"\ndepends = []\nsrc = [\"k/a.cpp\"]\n"), &["cannot be used as a kernel section name"]);
+    // Any name that is safe in generated files is accepted.
+    ok(&format!("{HEAD}{TORCH}\n[kernel._qattn_sm90]\nbackend = \"cpu\"\ndepends = []\nsrc = [\"k/a.cpp\"]\n"));
     errs(
         &format!(
             "{}{TORCH}\n[kernel.k]\nbackend = \"neuron\"\ndepends = []\nsrc = [\"k/a.cpp\"]\n",
@@ -427,12 +498,23 @@ fn kernel_rules() {
 
 #[test]
 fn capability_rules() {
-    for bad in ["9.1", "sm_90", "8.0a", "8", "12.1+ptx"] {
+    for bad in ["sm_90", "8.0a", "8", "12.1+ptx"] {
         errs(&kernel(&format!("backend = \"cuda\"\ndepends = []\nsrc = [\"k/a.cu\"]\ncuda-capabilities = [\"{bad}\"]\n")), &["cuda-capabilities[0]"]);
     }
     errs(
         &kernel("backend = \"cuda\"\ndepends = []\nsrc = [\"k/a.cu\"]\ncuda-capabilities = []\n"),
         &["empty capability list"],
+    );
+    // Well-formed but nonexistent: dropped with a warning ...
+    let (c, _) = warns(
+        &kernel("backend = \"cuda\"\ndepends = []\nsrc = [\"k/a.cu\"]\ncuda-capabilities = [\"8.0\", \"11.8\"]\n"),
+        &["`kernel.k.cuda-capabilities[1]`: `11.8`: compute capability 11.8 does not exist, so it is ignored"],
+    );
+    assert_eq!(c.kernels["k"].cuda_capabilities.as_ref().unwrap().len(), 1);
+    // ... and an error, naming the kernel, when none is left.
+    errs(
+        &kernel("backend = \"cuda\"\ndepends = []\nsrc = [\"k/a.cu\"]\ncuda-capabilities = [\"9.1\", \"11.8\"]\n"),
+        &["kernel `k` has no CUDA capability left: none of [9.1, 11.8] exists"],
     );
 }
 
@@ -546,7 +628,8 @@ fn edition4_general_capabilities_move_to_kernels() {
 
 #[test]
 fn edition4_rejects_edition5_only_keys_and_vice_versa() {
-    errs("[general]\nname = \"relu\"\nversion = 1\nlicense = \"MIT\"\nbackends = [\"cpu\"]\nsource = \"https://github.com/a/b\"\n[torch]\nsrc = [\"torch-ext/b.cpp\"]\n", &["`general.source`: unknown key"]);
+    errs("[general]\nname = \"relu\"\nversion = 1\nlicense = \"MIT\"\nbackends = [\"cpu\"]\nminver = \"0.17.0\"\n[torch]\nsrc = [\"torch-ext/b.cpp\"]\n", &["`general.minver`: unknown key"]);
+    errs("[general]\nname = \"relu\"\nversion = 1\nlicense = \"MIT\"\nbackends = [\"cpu\"]\n[torch]\nsrc = [\"torch-ext/b.cpp\"]\nstable-abi = { cpu = \"2.11\" }\n", &["expected a Torch version string"]);
     errs(
         &format!("{HEAD}[general.rocm]\narchs = [\"gfx90a\"]\n{TORCH}"),
         &["`general.rocm`: unknown key"],

@@ -1,5 +1,6 @@
 //! The Nix-facing CLI: `doctor` (each problem with its fix), `devshell` /
-//! `testshell` when Nix is missing or unsafe, `ci-matrix`, `plan --write`.
+//! `testshell` when Nix is missing or unsafe, `ci-matrix`, `plan --write`,
+//! and `build` refreshing a stale plan before it calls `nix build`.
 //! A fake `nix` on PATH stands in for the installation states.
 
 use std::path::{Path, PathBuf};
@@ -233,4 +234,128 @@ fn ci_matrix_lists_one_job_per_variant() {
         "{text}"
     );
     assert!(!text.contains("x86_64-linux"), "{text}");
+}
+
+/// `kernel-builder build` on the Nix path refreshes a stale kernel-plan.json
+/// before it calls `nix build` (the flake then reads the current plan), asks
+/// for the host bundle, and copies the variants it gets into build/.
+#[test]
+fn build_refreshes_a_stale_plan_then_builds_through_nix() {
+    let d = tempfile::tempdir().unwrap();
+    let k = d.path().join("relu");
+    let st = Command::new("cp")
+        .arg("-r")
+        .arg(crate::support::repo().join("examples/relu"))
+        .arg(&k)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let _ = std::fs::remove_dir_all(k.join("build"));
+    // Stale: build.toml changed after the plan was written.
+    let toml = std::fs::read_to_string(k.join("build.toml")).unwrap();
+    std::fs::write(k.join("build.toml"), format!("{toml}\n# edited\n")).unwrap();
+    let plan_before = std::fs::read_to_string(k.join("kernel-plan.json")).unwrap();
+    // A fake `nix build` answering with one output holding the host's default variant.
+    let host = kb_core::matrix::host_system();
+    let (code, out, err) = {
+        let o = Command::new(BIN)
+            .args(["nix", "plan-file"])
+            .arg(&k)
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    assert_eq!(code, 0, "{err}");
+    let fresh: Value = serde_json::from_str(&out).unwrap();
+    let variant = fresh["default-variants"][&host]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let result = d.path().join("result");
+    std::fs::create_dir_all(result.join(&variant)).unwrap();
+    std::fs::write(result.join(&variant).join("marker.py"), "# built\n").unwrap();
+    let fake = d.path().join("fake");
+    let path = fake_nix(&fake, "2.28.4", "sandbox = true\n");
+    let log = fake.join("build-args");
+    std::fs::write(
+        fake.join("bin/nix"),
+        format!(
+            "#!/bin/sh\ncase \"$*\" in\n  --version) echo 'nix (Nix) 2.28.4' ;;\n  *show-config*|*'config show'*) echo 'sandbox = true' ;;\n  *' build '*) echo \"$*\" > '{}'; cp '{}' '{}.seen'; echo '[{{\"drvPath\":\"/nix/store/x.drv\",\"outputs\":{{\"out\":\"{}\"}}}}]' ;;\n  *) exit 3 ;;\nesac\n",
+            log.display(),
+            k.join("kernel-plan.json").display(),
+            log.display(),
+            result.display()
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = run(&path, &["build", k.to_str().unwrap()], d.path());
+    assert_eq!(code, 0, "{err}");
+    // Refreshed before nix ran: what nix saw is the fresh plan.
+    let seen = std::fs::read_to_string(format!("{}.seen", log.display())).unwrap();
+    assert_ne!(seen, plan_before);
+    assert_eq!(seen, out, "the plan nix saw is `nix plan-file`'s");
+    assert!(
+        err.contains("updated") && err.contains("kernel-plan.json"),
+        "{err}"
+    );
+    let args = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        args.contains("build --no-link --json")
+            && args.contains(&format!("#packages.{host}.bundle")),
+        "{args}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(k.join("build").join(&variant).join("marker.py")).unwrap(),
+        "# built\n"
+    );
+    // The card is filled next to the variants, as the Nix bundle does.
+    assert!(k.join("build/CARD.md").is_file(), "{err}");
+}
+
+/// `nix plan-file --no-source-checks --out FILE` (what the flake's plan
+/// derivation runs when a kernel commits no plan file) needs `build.toml`
+/// alone and writes the same plan file as the full project gives; without
+/// the flag, missing sources are errors.
+#[test]
+fn plan_file_from_build_toml_alone() {
+    let d = tempfile::tempdir().unwrap();
+    let relu = crate::support::repo().join("examples/relu");
+    std::fs::copy(relu.join("build.toml"), d.path().join("build.toml")).unwrap();
+    let out = d.path().join("plan.json");
+    let o = crate::support::kb()
+        .args(["nix", "plan-file", "--no-source-checks", "--out"])
+        .arg(&out)
+        .arg(d.path().join("build.toml"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.stdout.is_empty());
+    let full = crate::support::ok(
+        crate::support::kb()
+            .args(["nix", "plan-file"])
+            .arg(&relu)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), full.stdout);
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(relu.join("kernel-plan.json")).unwrap(),
+        "examples/relu/kernel-plan.json is current"
+    );
+    let o = crate::support::kb()
+        .args(["nix", "plan-file"])
+        .arg(d.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("torch-ext/torch_binding.cpp` does not exist"),
+        "{err}"
+    );
 }

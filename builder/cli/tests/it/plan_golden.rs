@@ -218,6 +218,7 @@ fn noarch_and_tvm_ffi_names() {
         names(&p),
         [
             "tvm-ffi01-cpu-x86_64-linux",
+            "tvm-ffi01-cu126-x86_64-linux",
             "tvm-ffi01-cu130-x86_64-linux",
             "tvm-ffi01-cu132-x86_64-linux"
         ]

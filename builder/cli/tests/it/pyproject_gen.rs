@@ -213,3 +213,172 @@ fn create_and_clean_pyproject_work_relative_to_target() {
         .exists());
     assert!(src.join("build.toml").exists(), "sources untouched");
 }
+
+fn plan_of_example(name: &str) -> Plan {
+    let dir = crate::support::repo().join("examples").join(name);
+    let loaded = load(Some(&dir)).unwrap();
+    plan(
+        &loaded.config,
+        Matrix::get(),
+        &Systems::All,
+        &loaded.path,
+        loaded.source.as_bytes(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn dependencies_and_math_libraries_reach_the_cmake_project() {
+    let p = plan_of_example("gemm-cutlass");
+    let v = p.variant("torch215-cxx11-cu132-x86_64-linux").unwrap();
+    let g = generate(&p, v, None, "_gemm_cutlass_cuda_abc1234").unwrap();
+    let cm = file(&g, "CMakeLists.txt");
+    assert!(
+        cm.contains("kb_dependency(\"cutlass_3_8\" KERNEL_BUILDER_DEP_CUTLASS_3_8 \"include;tools/util/include\""),
+        "{cm}"
+    );
+    assert!(cm.contains("${KERNEL_BUILDER_DEP_CUTLASS_3_8_INCLUDE_DIRS}"));
+    assert!(cm.contains(
+        "set(KB_CUDA_MATH_LIBS \"cublas\" \"cublasLt\" \"cusparse\" \"cusolver\" \"cufft\" \"curand\")"
+    ));
+    // `torch` is the framework itself, never a dependency to provide.
+    assert!(!cm.contains("kb_dependency(\"torch\""));
+    let setup = file(&g, "setup.py");
+    assert!(
+        setup.contains("\"KERNEL_BUILDER_DEP_CUTLASS_3_8\""),
+        "{setup}"
+    );
+    // The CPU variants of another kernel have neither.
+    let p = plan_of("all-backends");
+    let v = p.variant("torch215-cxx11-cpu-x86_64-linux").unwrap();
+    let cm = file(
+        &generate(&p, v, None, "_all_backends_cpu_abc1234").unwrap(),
+        "CMakeLists.txt",
+    );
+    assert!(!cm.contains("KB_CUDA_MATH_LIBS") && !cm.contains("kb_dependency("));
+}
+
+#[test]
+fn rocm_projects_carry_the_hipify_step_and_xpu_projects_aot_targets() {
+    let p = plan_of_example("saxpy");
+    let v = p.variant("torch215-cxx11-rocm72-x86_64-linux").unwrap();
+    let g = generate(&p, v, None, "_saxpy_rocm_abc1234").unwrap();
+    assert!(file(&g, "cmake/hipify.py").contains("torch.utils.hipify"));
+    let cm = file(&g, "CMakeLists.txt");
+    assert!(
+        cm.contains("set(_kb_files \"${KB_ROOT}/saxpy_cuda/saxpy.cu\""),
+        "{cm}"
+    );
+    assert!(cm.contains("set(KB_HIP_MATH_LIBS \"hipblas\""));
+    let kb = file(&g, "cmake/kernel-builder.cmake");
+    assert!(kb.contains("kb_hipify(_compile"));
+
+    let p = plan_of("all-backends");
+    let v = p
+        .variants
+        .iter()
+        .find(|v| v.backend.as_str() == "xpu" && v.system.as_deref() == Some("x86_64-linux"))
+        .unwrap();
+    let cm = file(
+        &generate(&p, v, None, "_all_backends_xpu_abc1234").unwrap(),
+        "CMakeLists.txt",
+    );
+    assert!(
+        cm.contains("set(KB_SYCL_TARGETS \"spir64_gen,spir64\")"),
+        "{cm}"
+    );
+    assert!(cm.contains("set(KB_SYCL_AOT_DEVICES \"pvc,xe-lpg,ats-m150\")"));
+}
+
+#[test]
+fn tvm_ffi_projects_build_a_plain_shared_library() {
+    let p = plan_of_example("relu-tvm-ffi");
+    let v = p.variant("tvm-ffi01-cu132-x86_64-linux").unwrap();
+    let g = generate(&p, v, None, "_relu_tvm_ffi_cuda_abc1234").unwrap();
+    let cm = file(&g, "CMakeLists.txt");
+    assert!(cm.contains("kb_find_tvm_ffi()") && cm.contains("add_library(${KB_OPS_NAME} SHARED)"));
+    assert!(!cm.contains("kb_find_torch()"));
+    let ops = file(&g, "tvm-ffi-ext/relu_tvm_ffi/_ops.py");
+    assert!(
+        ops.contains("tvm_ffi.load_module") && ops.contains("\"_relu_tvm_ffi_cuda_abc1234.so\"")
+    );
+    assert!(!g
+        .files
+        .contains_key(&PathBuf::from("torch-ext/registration.h")));
+    assert!(file(&g, "pyproject.toml").contains("\"apache-tvm-ffi==0.1.*\""));
+}
+
+#[test]
+fn create_pyproject_on_a_host_without_variants_picks_one_and_says_so() {
+    // A kernel of a backend this host never has: Metal off macOS, else CUDA.
+    let backend = if cfg!(target_os = "macos") {
+        "cuda"
+    } else {
+        "metal"
+    };
+    let ext = if backend == "metal" { "metal" } else { "cu" };
+    let d = tempfile::tempdir().unwrap();
+    for f in ["torch-ext/t.cpp".to_string(), format!("k/op.{ext}")] {
+        let p = d.path().join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, "").unwrap();
+    }
+    std::fs::write(
+        d.path().join("build.toml"),
+        format!(
+            "[general]\nname = \"hostless\"\nversion = 1\nedition = 5\nlicense = \"MIT\"\nbackends = [\"{backend}\"]\n[torch]\nsrc = [\"torch-ext/t.cpp\"]\n[kernel.op]\nbackend = \"{backend}\"\ndepends = [\"torch\"]\nsrc = [\"k/op.{ext}\"]\n"
+        ),
+    )
+    .unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let out = crate::support::ok(
+        crate::support::kb()
+            .args(["--json", "create-pyproject", "--unique-id", "abc1234"])
+            .arg(d.path())
+            .arg(target.path())
+            .output()
+            .unwrap(),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let variant = v["variant"].as_str().unwrap();
+    assert!(variant.contains(backend), "{v}");
+    let note = v["host_note"].as_str().unwrap();
+    assert!(
+        note.contains("has no variant for") && note.contains("--variant"),
+        "{note}"
+    );
+    assert!(target.path().join("CMakeLists.txt").is_file());
+    // The text output shows the note on standard error; -q hides it.
+    let out = crate::support::ok(
+        crate::support::kb()
+            .args(["create-pyproject", "--force", "--unique-id", "abc1234"])
+            .arg(d.path())
+            .arg(target.path())
+            .output()
+            .unwrap(),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("note: this kernel has no variant for"),
+        "{err}"
+    );
+    let out = crate::support::ok(
+        crate::support::kb()
+            .args([
+                "-q",
+                "create-pyproject",
+                "--force",
+                "--unique-id",
+                "abc1234",
+            ])
+            .arg(d.path())
+            .arg(target.path())
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

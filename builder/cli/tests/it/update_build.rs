@@ -173,3 +173,38 @@ fn cli_update_build_writes_and_is_idempotent() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to do"));
     assert_eq!(std::fs::read(&path).unwrap(), first);
 }
+
+#[test]
+fn cli_update_build_keeps_noarch_pyext_of_an_older_file() {
+    // The edition-4 pattern the reference accepts: [torch-noarch] with pyext
+    // and the metadata lists in the reference's spelling.
+    let d = dir_with(&["torch-ext/noarch_data/__init__.py"]);
+    let src = std::fs::read_to_string(crate::support::fixture(
+        "compat/legacy-noarch-pyext/build.toml",
+    ))
+    .unwrap();
+    let path = d.path().join("build.toml");
+    std::fs::write(&path, &src).unwrap();
+    let out = crate::support::kb()
+        .arg("update-build")
+        .arg(d.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("edition = 5\n"), "{text}");
+    assert!(
+        text.contains("pyext = [\"py\", \"pyi\", \"json\"]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("cuda_capabilities = [\"8.0\", \"9.0\"]"),
+        "{text}"
+    );
+    let (c, _) = parse_str(&text, &path, d.path(), true).unwrap();
+    assert_eq!(c.framework.pyext(), ["py", "pyi", "json"]);
+}

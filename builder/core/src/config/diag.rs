@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 pub enum Severity {
     Error,
     Warning,
+    /// Accepted configuration whose effect may surprise (no fix needed).
+    Note,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +30,7 @@ impl fmt::Display for Diagnostic {
         let level = match self.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
+            Severity::Note => "note",
         };
         write!(f, "{level}: {}", self.file.display())?;
         if let Some((line, col)) = self.position {
@@ -136,6 +139,18 @@ impl<'a> Reporter<'a> {
         let help = help.into();
         let help = if help.is_empty() { None } else { Some(help) };
         self.push(Severity::Warning, key, span, message, help);
+    }
+
+    pub fn note(
+        &mut self,
+        key: &str,
+        span: Option<Range<usize>>,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        let help = help.into();
+        let help = if help.is_empty() { None } else { Some(help) };
+        self.push(Severity::Note, key, span, message, help);
     }
 
     pub fn has_errors(&self) -> bool {

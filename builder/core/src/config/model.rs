@@ -185,12 +185,14 @@ impl Capability {
     }
 }
 
-impl FromStr for Capability {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+impl Capability {
+    /// Parse the form only (`major.minor`, optional `a`/`f`, optional
+    /// `+PTX`), without checking that the capability exists.
+    pub fn parse_form(s: &str) -> Result<Capability, String> {
         let bad = || {
             format!(
-                "`{s}` is not a CUDA capability; use `major.minor` with an optional `a`/`f` suffix and `+PTX`, e.g. `8.0`, `9.0a`, `10.0f`, `12.1+PTX`"
+                "`{}` is not a CUDA capability; use `major.minor` with an optional `a`/`f` suffix and `+PTX`, e.g. `8.0`, `9.0a`, `10.0f`, `12.1+PTX`",
+                s.escape_debug()
             )
         };
         let (body, ptx) = match s.strip_suffix("+PTX") {
@@ -202,36 +204,68 @@ impl FromStr for Capability {
             _ => (body, None),
         };
         let (maj, min) = body.split_once('.').ok_or_else(bad)?;
-        let digits =
-            |p: &str| !p.is_empty() && p.len() <= 2 && p.bytes().all(|b| b.is_ascii_digit());
-        if !digits(maj) || !digits(min) {
+        let digits = |p: &str, max: usize| {
+            !p.is_empty() && p.len() <= max && p.bytes().all(|b| b.is_ascii_digit())
+        };
+        if !digits(maj, 5) || !digits(min, 2) {
             return Err(bad());
         }
-        let base = format!(
-            "{}.{}",
-            maj.parse::<u32>().unwrap(),
-            min.parse::<u32>().unwrap()
-        );
-        let Some((_, suffixes)) = KNOWN_CAPABILITIES.iter().find(|(c, _)| *c == base) else {
-            let known: Vec<&str> = KNOWN_CAPABILITIES.iter().map(|(c, _)| *c).collect();
-            return Err(format!(
-                "`{s}`: compute capability {base} does not exist; known capabilities: {}",
-                known.join(", ")
-            ));
-        };
-        if let Some(c) = suffix {
-            if !suffixes.contains(c) {
-                return Err(format!(
-                    "`{s}`: capability {base} has no `{c}` variant (`a` exists for 9.0 and newer, `f` for 10.0 and newer)"
-                ));
-            }
-        }
         Ok(Capability {
-            major: maj.parse().unwrap(),
-            minor: min.parse().unwrap(),
+            major: maj.parse().map_err(|_| bad())?,
+            minor: min.parse().map_err(|_| bad())?,
             suffix,
             ptx,
         })
+    }
+
+    /// Whether nvcc knows this capability. `Err` explains what is wrong:
+    /// an unknown capability (it does not exist) or a suffix the
+    /// capability does not have.
+    pub fn check_known(&self) -> Result<(), CapabilityProblem> {
+        let base = format!("{}.{}", self.major, self.minor);
+        let Some((_, suffixes)) = KNOWN_CAPABILITIES.iter().find(|(c, _)| *c == base) else {
+            return Err(CapabilityProblem::Unknown(format!(
+                "compute capability {base} does not exist"
+            )));
+        };
+        if let Some(c) = self.suffix {
+            if !suffixes.contains(c) {
+                return Err(CapabilityProblem::BadSuffix(format!(
+                    "capability {base} has no `{c}` variant (`a` exists for 9.0 and newer, `f` for 10.0 and newer)"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a well-formed capability cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CapabilityProblem {
+    /// No GPU has it: a dead entry (dropped with a warning).
+    Unknown(String),
+    /// nvcc would reject the architecture (e.g. `sm_80a`).
+    BadSuffix(String),
+}
+
+/// The capabilities nvcc knows, in order.
+pub fn known_capabilities() -> Vec<&'static str> {
+    KNOWN_CAPABILITIES.iter().map(|(c, _)| *c).collect()
+}
+
+impl FromStr for Capability {
+    type Err = String;
+    /// Strict: well-formed and known (used for the matrix data).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let c = Capability::parse_form(s)?;
+        match c.check_known() {
+            Ok(()) => Ok(c),
+            Err(CapabilityProblem::Unknown(m)) => Err(format!(
+                "`{s}`: {m}; known capabilities: {}",
+                known_capabilities().join(", ")
+            )),
+            Err(CapabilityProblem::BadSuffix(m)) => Err(format!("`{s}`: {m}")),
+        }
     }
 }
 
@@ -318,19 +352,22 @@ pub fn check_kernel_name(s: &str) -> Result<(), String> {
     }
 }
 
-/// `[kernel.<name>]` section names become CMake target names: identifiers only.
+/// `[kernel.<name>]` section names. The reference accepts any name; the
+/// name only reaches generated files in a CMake comment and in CLI output,
+/// so every name that cannot break out of those (no whitespace, quotes,
+/// control or shell characters) is accepted, e.g. `_qattn_sm90` or
+/// `moe-marlin`.
 pub fn check_section_name(s: &str) -> Result<(), String> {
     let b = s.as_bytes();
     let ok = !b.is_empty()
         && b.len() <= 64
-        && b[0].is_ascii_alphabetic()
         && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-');
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b'+'));
     if ok {
         Ok(())
     } else {
         Err(format!(
-            "`{}` is not a valid kernel section name: use letters, digits, `_` and `-`, starting with a letter",
+            "`{}` cannot be used as a kernel section name: it reaches generated CMake and command output, so only letters, digits and `_ - . +` are allowed (at most 64)",
             s.escape_debug()
         ))
     }
@@ -423,19 +460,6 @@ pub fn check_url(s: &str) -> Result<(), String> {
         ))
     }
 }
-
-/// Known `depends` entries and the backends they apply to (None = any).
-pub const KNOWN_DEPENDS: &[(&str, Option<Backend>)] = &[
-    ("torch", None),
-    ("cutlass_2_10", Some(Backend::Cuda)),
-    ("cutlass_3_5", Some(Backend::Cuda)),
-    ("cutlass_3_6", Some(Backend::Cuda)),
-    ("cutlass_3_8", Some(Backend::Cuda)),
-    ("cutlass_3_9", Some(Backend::Cuda)),
-    ("cutlass_4_0", Some(Backend::Cuda)),
-    ("sycl_tla", Some(Backend::Xpu)),
-    ("metal-cpp", Some(Backend::Metal)),
-];
 
 /// Python dependencies the loader accepts: general ones and per backend.
 pub const GENERAL_PYTHON_DEPENDS: &[&str] = &["einops", "helion", "tvm-ffi"];
@@ -626,6 +650,43 @@ mod tests {
                 bad.parse::<Capability>().is_err(),
                 "{bad} should be rejected"
             );
+        }
+    }
+
+    #[test]
+    fn capability_form_and_existence_are_separate() {
+        // Well-formed but nonexistent: a dead entry, not a syntax error.
+        for s in ["11.8", "9.1", "99999.0", "11.8a"] {
+            let c = Capability::parse_form(s).unwrap();
+            assert!(
+                matches!(c.check_known(), Err(CapabilityProblem::Unknown(_))),
+                "{s}"
+            );
+        }
+        // A suffix the capability lacks would make nvcc fail.
+        let c = Capability::parse_form("8.0a").unwrap();
+        assert!(matches!(
+            c.check_known(),
+            Err(CapabilityProblem::BadSuffix(_))
+        ));
+        for bad in [
+            "8", "sm_90", "x.y", "8.0+ptx", "", "8.0b", "1.234", "123456.0",
+        ] {
+            assert!(Capability::parse_form(bad).is_err(), "{bad}");
+        }
+        Capability::parse_form("12.0a")
+            .unwrap()
+            .check_known()
+            .unwrap();
+    }
+
+    #[test]
+    fn section_names() {
+        for ok in ["relu_cuda", "_qattn_sm90", "moe-marlin", "a", "k.v2", "x+y"] {
+            check_section_name(ok).unwrap();
+        }
+        for bad in ["", "a b", "a;b", "a\nb", "a\"b", "$x", "é", &"x".repeat(65)] {
+            assert!(check_section_name(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -31,11 +31,15 @@ const GENERAL_V5: &[&str] = &[
     "tpu",
     "xpu",
 ];
+/// Keys of the formats without `edition` (the reference's v3 and v4, plus
+/// the older `general.cuda.capabilities` / `general.rocm` that
+/// `update-build` moves into the kernels).
 const GENERAL_LEGACY: &[&str] = &[
     "name",
     "version",
     "license",
     "upstream",
+    "source",
     "backends",
     "cuda",
     "hub",
@@ -44,7 +48,9 @@ const GENERAL_LEGACY: &[&str] = &[
     "rocm",
     "xpu",
 ];
-const TORCH_V5: &[&str] = &[
+/// `[torch]` (every edition: the reference's v4 already has `cxx-flags`
+/// and a single-version `stable-abi`).
+const TORCH_KEYS: &[&str] = &[
     "include",
     "minver",
     "maxver",
@@ -53,10 +59,20 @@ const TORCH_V5: &[&str] = &[
     "stable-abi",
     "cxx-flags",
 ];
-const TORCH_LEGACY: &[&str] = &["include", "minver", "maxver", "pyext", "src", "stable-abi"];
-const NOARCH_V5: &[&str] = &["pyext", "cuda-capabilities", "rocm-archs"];
-const TVM_V5: &[&str] = &["include", "pyext", "src", "cxx-flags"];
-const TVM_LEGACY: &[&str] = &["include", "pyext", "src"];
+/// `[torch-noarch]`: the reference spells the list keys with underscores
+/// (`cuda_capabilities`, `rocm_archs`); kernel-builder also reads the
+/// kebab-case spelling used everywhere else in build.toml.
+const NOARCH_KEYS: &[&str] = &[
+    "pyext",
+    "cuda-capabilities",
+    "cuda_capabilities",
+    "rocm-archs",
+    "rocm_archs",
+];
+const TVM_KEYS: &[&str] = &["include", "pyext", "src", "cxx-flags"];
+/// Backends with tvm-ffi variants (reference `nix-builder/versions.nix`:
+/// build sets with `tvmFfiVersion` exist for cpu, cuda and xpu).
+const TVM_FFI_BACKENDS: &[Backend] = &[Backend::Cpu, Backend::Cuda, Backend::Xpu];
 const KERNEL_COMMON: &[&str] = &["backend", "depends", "src", "include", "cxx-flags"];
 
 fn kernel_backend_keys(backend: Backend) -> &'static [&'static str] {
@@ -100,6 +116,12 @@ fn io_error(path: &Path, message: String, help: &str) -> ConfigErrors {
 
 /// Load and validate the `build.toml` of a kernel directory, checking the file system.
 pub fn load(dir: Option<&Path>) -> Result<Loaded, ConfigErrors> {
+    load_with(dir, true)
+}
+
+/// [`load`]; with `check_fs` false the source paths `build.toml` names need
+/// not exist (only `build.toml` is at hand, as in the Nix plan derivation).
+pub fn load_with(dir: Option<&Path>, check_fs: bool) -> Result<Loaded, ConfigErrors> {
     let path = build_toml_path(dir);
     // Never open a FIFO, socket or device (reading one would block forever);
     // a directory or a dangling link is named as such.
@@ -147,7 +169,7 @@ pub fn load(dir: Option<&Path>) -> Result<Loaded, ConfigErrors> {
     } else {
         root
     };
-    let (config, warnings) = parse_str(&source, &path, &root, true)?;
+    let (config, warnings) = parse_str(&source, &path, &root, check_fs)?;
     Ok(Loaded {
         config,
         warnings,
@@ -557,35 +579,86 @@ impl<'a> Walker<'a> {
         out
     }
 
+    /// A capability list. Malformed entries and suffixes nvcc rejects are
+    /// errors; well-formed capabilities that do not exist are dead entries
+    /// (warning, dropped). `owner` names what is left without capabilities
+    /// when every entry was dropped.
     fn capabilities(
         &mut self,
         t: &dyn TableLike,
         path: &str,
         key: &str,
+        owner: &str,
     ) -> Option<Vec<Capability>> {
         let list = self.strings(t, path, key, "[\"8.0\", \"9.0a\", \"12.0+PTX\"]")?;
+        let full = join(path, key);
         let mut out = Vec::new();
+        let mut dropped = Vec::new();
+        let mut malformed = false;
         for (i, (s, span)) in list.into_iter().enumerate() {
-            match s.parse::<Capability>() {
-                Ok(c) if out.contains(&c) => self.r.warning(
-                    &format!("{}[{i}]", join(path, key)),
+            let ek = format!("{full}[{i}]");
+            let c = match Capability::parse_form(&s) {
+                Ok(c) => c,
+                Err(e) => {
+                    malformed = true;
+                    self.r.error(&ek, span, e, "");
+                    continue;
+                }
+            };
+            match c.check_known() {
+                Ok(()) if out.contains(&c) => self.r.warning(
+                    &ek,
                     span,
                     format!("`{s}` is listed twice"),
                     "remove the duplicate",
                 ),
-                Ok(c) => out.push(c),
-                Err(e) => self
-                    .r
-                    .error(&format!("{}[{i}]", join(path, key)), span, e, ""),
+                Ok(()) => out.push(c),
+                Err(CapabilityProblem::Unknown(m)) => {
+                    self.r.warning(
+                        &ek,
+                        span,
+                        format!("`{}`: {m}, so it is ignored", s.escape_debug()),
+                        format!(
+                            "remove it, or fix it to the capability you meant (known: {})",
+                            known_capabilities().join(", ")
+                        ),
+                    );
+                    dropped.push(s);
+                }
+                Err(CapabilityProblem::BadSuffix(m)) => {
+                    malformed = true;
+                    self.r.error(
+                        &ek,
+                        span,
+                        format!("`{}`: {m}", s.escape_debug()),
+                        "nvcc rejects this architecture; drop the suffix or pick a capability that has it",
+                    );
+                }
             }
         }
-        if out.is_empty() {
-            self.r.error(
-                &join(path, key),
-                self.key_span(t, key),
-                "empty capability list",
-                "remove the key to build for all capabilities of each CUDA toolkit",
-            );
+        if out.is_empty() && !malformed {
+            let span = self.key_span(t, key);
+            if dropped.is_empty() {
+                self.r.error(
+                    &full,
+                    span,
+                    "empty capability list",
+                    "remove the key to build for all capabilities of each CUDA toolkit",
+                );
+            } else {
+                self.r.error(
+                    &full,
+                    span,
+                    format!(
+                        "{owner} has no CUDA capability left: none of [{}] exists",
+                        dropped.join(", ")
+                    ),
+                    format!(
+                        "list capabilities that exist ({}), or remove the key to build for all capabilities of each CUDA toolkit",
+                        known_capabilities().join(", ")
+                    ),
+                );
+            }
             return None;
         }
         Some(out)
@@ -594,16 +667,19 @@ impl<'a> Walker<'a> {
     fn rocm_archs(&mut self, t: &dyn TableLike, path: &str, key: &str) -> Option<Vec<String>> {
         let list = self.strings(t, path, key, "[\"gfx90a\", \"gfx942\"]")?;
         let mut out: Vec<String> = Vec::new();
+        let mut malformed = false;
         for (i, (s, span)) in list.into_iter().enumerate() {
             match check_rocm_arch(&s) {
                 Ok(()) if out.contains(&s) => {}
                 Ok(()) => out.push(s),
-                Err(e) => self
-                    .r
-                    .error(&format!("{}[{i}]", join(path, key)), span, e, ""),
+                Err(e) => {
+                    malformed = true;
+                    self.r
+                        .error(&format!("{}[{i}]", join(path, key)), span, e, "")
+                }
             }
         }
-        if out.is_empty() {
+        if out.is_empty() && !malformed {
             self.r.error(
                 &join(path, key),
                 self.key_span(t, key),
@@ -807,10 +883,14 @@ impl<'a> Walker<'a> {
                     .get("cuda")
                     .and_then(|c| c.as_table_like())
                     .is_some_and(|c| c.get("capabilities").is_some())
-                || root
-                    .get("torch")
-                    .and_then(|c| c.as_table_like())
-                    .is_some_and(|c| c.get("stable-abi").is_some());
+                || general_t.get("source").is_some()
+                || ["torch", "tvm-ffi"].iter().any(|f| {
+                    root.get(f)
+                        .and_then(|c| c.as_table_like())
+                        .is_some_and(|c| {
+                            c.get("stable-abi").is_some() || c.get("cxx-flags").is_some()
+                        })
+                });
             let v3_markers = present.is_empty()
                 || general_t.get("license").is_none()
                 || general_t.get("version").is_none();
@@ -832,7 +912,8 @@ impl<'a> Walker<'a> {
         let mut legacy_archs: Option<Vec<String>> = None;
         if legacy {
             if let Some(c) = general_t.get("cuda").and_then(|c| c.as_table_like()) {
-                legacy_caps = self.capabilities(c, "general.cuda", "capabilities");
+                legacy_caps =
+                    self.capabilities(c, "general.cuda", "capabilities", "`general.cuda`");
             }
             if let Some(item) = general_t.get("rocm") {
                 if let Some(t) = self.table(item, "general.rocm") {
@@ -844,30 +925,8 @@ impl<'a> Walker<'a> {
 
         let framework = match present.first().copied() {
             Some("torch") => self.torch(root.get("torch").unwrap(), legacy),
-            Some("tvm-ffi") => self.tvm_ffi(root.get("tvm-ffi").unwrap(), legacy),
-            Some(_) => {
-                let item = root.get("torch-noarch").unwrap();
-                let t = self.table(item, "torch-noarch")?;
-                if legacy {
-                    self.unknown_keys(t, "torch-noarch", &[], " in a pre-edition-5 [torch-noarch]");
-                    Some(Framework::TorchNoarch(TorchNoarch {
-                        pyext: vec!["py".into(), "pyi".into()],
-                        cuda_capabilities: None,
-                        rocm_archs: None,
-                    }))
-                } else {
-                    self.unknown_keys(t, "torch-noarch", NOARCH_V5, " in [torch-noarch]");
-                    Some(Framework::TorchNoarch(TorchNoarch {
-                        pyext: self.pyext(t, "torch-noarch"),
-                        cuda_capabilities: self.capabilities(
-                            t,
-                            "torch-noarch",
-                            "cuda-capabilities",
-                        ),
-                        rocm_archs: self.rocm_archs(t, "torch-noarch", "rocm-archs"),
-                    }))
-                }
-            }
+            Some("tvm-ffi") => self.tvm_ffi(root.get("tvm-ffi").unwrap()),
+            Some(_) => self.torch_noarch(root.get("torch-noarch").unwrap()),
             None => Some(Framework::TorchNoarch(TorchNoarch {
                 pyext: vec!["py".into(), "pyi".into()],
                 cuda_capabilities: None,
@@ -902,8 +961,36 @@ impl<'a> Walker<'a> {
         if legacy {
             match &mut framework {
                 Framework::TorchNoarch(n) => {
-                    n.cuda_capabilities = legacy_caps.clone();
-                    n.rocm_archs = legacy_archs.clone();
+                    // Both places set: ambiguous metadata, refuse.
+                    for (moved, own, from, to) in [
+                        (
+                            legacy_caps.is_some(),
+                            n.cuda_capabilities.is_some(),
+                            "general.cuda.capabilities",
+                            "torch-noarch.cuda-capabilities",
+                        ),
+                        (
+                            legacy_archs.is_some(),
+                            n.rocm_archs.is_some(),
+                            "general.rocm.archs",
+                            "torch-noarch.rocm-archs",
+                        ),
+                    ] {
+                        if moved && own {
+                            self.r.error(
+                                from,
+                                general_span.clone(),
+                                format!("set both here and in `{to}`"),
+                                format!("keep only `{to}`"),
+                            );
+                        }
+                    }
+                    if n.cuda_capabilities.is_none() {
+                        n.cuda_capabilities = legacy_caps.clone();
+                    }
+                    if n.rocm_archs.is_none() {
+                        n.rocm_archs = legacy_archs.clone();
+                    }
                 }
                 _ => {
                     for k in kernels.values_mut() {
@@ -916,7 +1003,7 @@ impl<'a> Walker<'a> {
                     }
                 }
             }
-            self.r.warning("", None, format!("this file uses the edition-{source_edition} format (no `general.edition`); it was upgraded to edition {CURRENT_EDITION} in memory"), "run `kernel-builder update-build` to rewrite it (comments and formatting are kept)");
+            self.r.warning("general.edition", general_span.clone(), format!("this file uses the edition-{source_edition} format (no `general.edition`); it was upgraded to edition {CURRENT_EDITION} in memory"), "run `kernel-builder update-build` to rewrite it (comments and formatting are kept)");
         }
 
         self.cross_checks(&mut general, &framework, &kernels, general_t, root);
@@ -972,14 +1059,16 @@ impl<'a> Walker<'a> {
                 );
                 None
             }
+            // 0 is valid (the reference reads an unsigned integer; version-0
+            // kernels are exempt from the loader's API compatibility promise).
             Some(_) => match self.integer(t, "general", "version", "1") {
-                Some((v, _)) if v >= 1 => Some(v as u64),
+                Some((v, _)) if v >= 0 => Some(v as u64),
                 Some((_, s)) => {
                     self.r.error(
                         "general.version",
                         s,
-                        "the version must be a positive integer",
-                        "use `version = 1` for a first release",
+                        "the version must not be negative",
+                        "use `version = 1` for a first release (`0` for an unstable API)",
                     );
                     None
                 }
@@ -1180,14 +1269,42 @@ impl<'a> Walker<'a> {
         })
     }
 
+    /// `[torch-noarch]` (every edition): `pyext` and the metadata lists, each
+    /// in the reference's spelling (`cuda_capabilities`) or kebab-case.
+    fn torch_noarch(&mut self, item: &Item) -> Option<Framework> {
+        let t = self.table(item, "torch-noarch")?;
+        self.unknown_keys(t, "torch-noarch", NOARCH_KEYS, " in [torch-noarch]");
+        let list_key = |w: &mut Self, kebab: &'static str, snake: &'static str| match (
+            t.get(kebab).is_some(),
+            t.get(snake).is_some(),
+        ) {
+            (true, true) => {
+                let span = w.key_span(t, snake);
+                w.r.error(
+                    &format!("torch-noarch.{snake}"),
+                    span,
+                    format!("`{snake}` and `{kebab}` are the same key"),
+                    "keep one of them",
+                );
+                None
+            }
+            (_, true) => Some(snake),
+            (true, _) => Some(kebab),
+            _ => None,
+        };
+        let caps_key = list_key(self, "cuda-capabilities", "cuda_capabilities");
+        let archs_key = list_key(self, "rocm-archs", "rocm_archs");
+        Some(Framework::TorchNoarch(TorchNoarch {
+            pyext: self.pyext(t, "torch-noarch"),
+            cuda_capabilities: caps_key
+                .and_then(|k| self.capabilities(t, "torch-noarch", k, "`[torch-noarch]`")),
+            rocm_archs: archs_key.and_then(|k| self.rocm_archs(t, "torch-noarch", k)),
+        }))
+    }
+
     fn torch(&mut self, item: &Item, legacy: bool) -> Option<Framework> {
         let t = self.table(item, "torch")?;
-        self.unknown_keys(
-            t,
-            "torch",
-            if legacy { TORCH_LEGACY } else { TORCH_V5 },
-            " in [torch]",
-        );
+        self.unknown_keys(t, "torch", TORCH_KEYS, " in [torch]");
         let minver = self.version(t, "torch", "minver", 2..=2, "\"2.14\"");
         let maxver = self.version(t, "torch", "maxver", 2..=2, "\"2.15\"");
         if let (Some(lo), Some(hi)) = (&minver, &maxver) {
@@ -1257,22 +1374,13 @@ impl<'a> Walker<'a> {
             minver,
             maxver,
             stable_abi,
-            cxx_flags: if legacy {
-                Vec::new()
-            } else {
-                self.flags(t, "torch", "cxx-flags")
-            },
+            cxx_flags: self.flags(t, "torch", "cxx-flags"),
         }))
     }
 
-    fn tvm_ffi(&mut self, item: &Item, legacy: bool) -> Option<Framework> {
+    fn tvm_ffi(&mut self, item: &Item) -> Option<Framework> {
         let t = self.table(item, "tvm-ffi")?;
-        self.unknown_keys(
-            t,
-            "tvm-ffi",
-            if legacy { TVM_LEGACY } else { TVM_V5 },
-            " in [tvm-ffi]",
-        );
+        self.unknown_keys(t, "tvm-ffi", TVM_KEYS, " in [tvm-ffi]");
         if t.get("src").is_none() {
             let s = item_span(item);
             self.r.error(
@@ -1286,11 +1394,7 @@ impl<'a> Walker<'a> {
             src: self.paths(t, "tvm-ffi", "src", false),
             include: self.paths(t, "tvm-ffi", "include", true),
             pyext: self.pyext(t, "tvm-ffi"),
-            cxx_flags: if legacy {
-                Vec::new()
-            } else {
-                self.flags(t, "tvm-ffi", "cxx-flags")
-            },
+            cxx_flags: self.flags(t, "tvm-ffi", "cxx-flags"),
         }))
     }
 
@@ -1322,11 +1426,13 @@ impl<'a> Walker<'a> {
             );
         }
         if let Some(g) = general {
-            if !g.backends.contains(&backend) {
-                self.r.error(
+            // Dead configuration, not a broken build: the reference accepts it
+            // and builds nothing from this section.
+            if backend.is_compiled() && !g.backends.contains(&backend) {
+                self.r.warning(
                     &format!("{p}.backend"),
                     bspan,
-                    format!("backend `{backend}` is not listed in `general.backends`"),
+                    format!("backend `{backend}` is not listed in `general.backends`, so this kernel is never built"),
                     format!("add \"{backend}\" to `general.backends`, or remove this kernel"),
                 );
             }
@@ -1394,13 +1500,20 @@ impl<'a> Walker<'a> {
             None => {}
             Some(list) => {
                 for (i, (d, s)) in list.into_iter().enumerate() {
-                    let names: Vec<&str> = KNOWN_DEPENDS.iter().map(|(n, _)| *n).collect();
-                    match KNOWN_DEPENDS.iter().find(|(n, _)| *n == d) {
-                        Some((_, Some(b))) if *b != backend => self.r.error(
+                    // data/depends.toml is the one list of known dependencies.
+                    let known = &super::depends::get().dependency;
+                    let names: Vec<&str> = known.keys().map(String::as_str).collect();
+                    match known.get(&d) {
+                        Some(dep) if !dep.applies_to(backend) => self.r.error(
                             &format!("{p}.depends[{i}]"),
                             s,
                             format!(
-                                "`{d}` is a {b} dependency; this kernel's backend is {backend}"
+                                "`{d}` is a {} dependency; this kernel's backend is {backend}",
+                                dep.backends
+                                    .iter()
+                                    .map(|b| b.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join("/")
                             ),
                             "remove it",
                         ),
@@ -1427,7 +1540,7 @@ impl<'a> Walker<'a> {
 
         let is = |b: Backend| backend == b;
         let cuda_capabilities = if is(Backend::Cuda) {
-            self.capabilities(t, &p, "cuda-capabilities")
+            self.capabilities(t, &p, "cuda-capabilities", &format!("kernel `{name}`"))
         } else {
             None
         };
@@ -1480,48 +1593,80 @@ impl<'a> Walker<'a> {
     ) {
         let bspan = self.key_span(general_t, "backends");
         match framework {
-            Framework::Torch(_) | Framework::TvmFfi(_) => {
+            Framework::Torch(t) => {
+                // The reference builds a backend without a compiled kernel
+                // (tpu, neuron and cann never have one) as the pure-Python
+                // variant `torch-<backend>`; so does kernel-builder.
                 for b in &general.backends {
-                    if !b.is_compiled() {
-                        self.r.error(
-                            "general.backends",
-                            bspan.clone(),
-                            format!("backend `{b}` has no compiled variants"),
-                            "use `[torch-noarch]` for pure-Python kernels on this backend",
+                    if b.is_compiled() && kernels.values().any(|k| k.backend == *b) {
+                        continue;
+                    }
+                    let (why, help) = if b.is_compiled() {
+                        (
+                            "has no `[kernel.*]` section",
+                            format!("add a kernel with `backend = \"{b}\"` to compile for it, or drop the backend if the Python code does not support it"),
+                        )
+                    } else {
+                        (
+                            "cannot have compiled kernels",
+                            "drop the backend if the Python code does not support it".to_string(),
+                        )
+                    };
+                    self.r.note(
+                        "general.backends",
+                        bspan.clone(),
+                        format!("backend `{b}` {why}: it gets the pure-Python variant `torch-{b}` (the `[torch]` bindings are not compiled for it)"),
+                        help,
+                    );
+                }
+                if let Some(StableAbi::PerBackend(m)) = &t.stable_abi {
+                    let sa = root
+                        .get("torch")
+                        .and_then(|t| t.as_table_like())
+                        .and_then(|t| t.get("stable-abi"))
+                        .and_then(|t| t.as_table_like());
+                    for b in m.keys().filter(|b| !general.backends.contains(b)) {
+                        let s = sa.and_then(|st| self.key_span(st, b.as_str()));
+                        self.r.warning(
+                            &format!("torch.stable-abi.{b}"),
+                            s,
+                            format!("backend `{b}` is not listed in `general.backends`, so this entry is unused"),
+                            format!("add \"{b}\" to `general.backends` or remove this entry"),
                         );
                     }
                 }
-                if let Framework::TvmFfi(_) = framework {
-                    for b in &general.backends {
-                        if !matches!(b, Backend::Cpu | Backend::Cuda) {
-                            self.r.error(
-                                "general.backends",
-                                bspan.clone(),
-                                format!("[tvm-ffi] kernels support cpu and cuda, not `{b}`"),
-                                "remove the backend or use [torch]",
-                            );
-                        }
-                    }
+            }
+            Framework::TvmFfi(_) => {
+                let names: Vec<&str> = TVM_FFI_BACKENDS.iter().map(|b| b.as_str()).collect();
+                for b in general
+                    .backends
+                    .iter()
+                    .filter(|b| !TVM_FFI_BACKENDS.contains(b))
+                {
+                    self.r.warning(
+                        "general.backends",
+                        bspan.clone(),
+                        format!(
+                            "tvm-ffi kernels have no `{b}` variants, so this backend is ignored"
+                        ),
+                        format!(
+                            "tvm-ffi builds exist for {}; drop `{b}`, or use `[torch]`",
+                            names.join(", ")
+                        ),
+                    );
                 }
-                if let Framework::Torch(t) = framework {
-                    if let Some(StableAbi::PerBackend(m)) = &t.stable_abi {
-                        for b in m.keys() {
-                            if !general.backends.contains(b) {
-                                let s = root
-                                    .get("torch")
-                                    .and_then(|t| t.as_table_like())
-                                    .and_then(|t| self.key_span(t, "stable-abi"));
-                                self.r.error(
-                                    &format!("torch.stable-abi.{b}"),
-                                    s,
-                                    format!("backend `{b}` is not listed in `general.backends`"),
-                                    format!(
-                                        "add \"{b}\" to `general.backends` or remove this entry"
-                                    ),
-                                );
-                            }
-                        }
-                    }
+                if !general.backends.is_empty()
+                    && !general
+                        .backends
+                        .iter()
+                        .any(|b| TVM_FFI_BACKENDS.contains(b))
+                {
+                    self.r.error(
+                        "general.backends",
+                        bspan.clone(),
+                        "no backend of this kernel has tvm-ffi variants: nothing would be built",
+                        format!("list at least one of {}", names.join(", ")),
+                    );
                 }
             }
             Framework::TorchNoarch(_) => {
@@ -1538,13 +1683,6 @@ impl<'a> Walker<'a> {
             if !general.backends.contains(b) {
                 let s = self.key_span(general_t, b.as_str());
                 self.r.warning(&format!("general.{b}"), s, format!("backend `{b}` is not listed in `general.backends`; these dependencies are unused"), format!("add \"{b}\" to `general.backends` or remove the table"));
-            }
-        }
-        if matches!(framework, Framework::Torch(_)) {
-            for b in &general.backends {
-                if b.is_compiled() && !kernels.values().any(|k| k.backend == *b) {
-                    self.r.warning("general.backends", bspan.clone(), format!("backend `{b}` has no `[kernel.*]` section; its variants will only contain the Torch bindings"), format!("add a kernel with `backend = \"{b}\"` or drop the backend"));
-                }
             }
         }
         general.backends.sort();

@@ -13,6 +13,8 @@
 //! otherwise computed by downloading the file. Nothing is ever guessed: a file
 //! that cannot be fetched is an error.
 
+pub mod markers;
+pub mod remote_zip;
 pub mod rpm;
 pub mod wheels;
 
@@ -80,6 +82,11 @@ pub struct TorchWheelArgs {
     /// Base of the PyTorch wheel indexes (`<base>/<compute>/torch/`)
     #[arg(long, default_value = "https://download.pytorch.org/whl")]
     pub index_base: String,
+    /// Instead: one project index (PEP 503/691) holding torch's default
+    /// wheels, e.g. `https://pypi.org/simple`; each wheel's compute backend is
+    /// read from its `torch/version.py`, and cells it does not serve are listed
+    #[arg(long, conflicts_with = "index_base")]
+    pub index: Option<String>,
     /// CPython tag of the interpreter the wheels are for
     #[arg(long, default_value = "cp313")]
     pub python: String,
@@ -138,30 +145,71 @@ fn fetch_error(url: &str, message: impl std::fmt::Display) -> MetaError {
     }
 }
 
-/// Open a URL for reading: `http(s)://` through ureq (honouring the usual
-/// proxy variables), `file://` or a plain path from disk (local mirrors).
-pub fn open(url: &str) -> Result<Box<dyn Read>, MetaError> {
-    if let Some(path) = url.strip_prefix("file://") {
-        let f = std::fs::File::open(path).map_err(|e| fetch_error(url, e))?;
-        return Ok(Box::new(f));
-    }
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        let f = std::fs::File::open(url).map_err(|e| fetch_error(url, e))?;
-        return Ok(Box::new(f));
-    }
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+fn agent(url: &str) -> Result<ureq::Agent, MetaError> {
+    let tls = kb_hub::tls::tls_config().map_err(|e| fetch_error(url, e))?;
+    Ok(ureq::Agent::config_builder()
+        .tls_config(tls)
         .timeout_global(Some(std::time::Duration::from_secs(600)))
         .user_agent(concat!("kernel-builder/", env!("CARGO_PKG_VERSION")))
         .build()
-        .into();
+        .into())
+}
+
+/// A response body with its `Content-Type` and, for range requests, whether
+/// the server honoured the range (206) and the total size it reported.
+pub struct Opened {
+    pub body: Box<dyn Read>,
+    pub content_type: Option<String>,
+    pub partial: bool,
+    pub total: Option<u64>,
+}
+
+/// GET `url` with extra request headers: `http(s)://` through ureq (the
+/// platform trust store, see `kb_hub::tls`), `file://` or a plain
+/// path from disk (local mirrors; headers are ignored there).
+pub fn open_with(url: &str, headers: &[(&str, &str)]) -> Result<Opened, MetaError> {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        let path = url.strip_prefix("file://").unwrap_or(url);
+        let f = std::fs::File::open(path).map_err(|e| fetch_error(url, e))?;
+        return Ok(Opened {
+            body: Box::new(f),
+            content_type: None,
+            partial: false,
+            total: None,
+        });
+    }
+    let agent = agent(url)?;
     let mut last = String::new();
     // Transient network errors are retried; HTTP status errors are not.
     for attempt in 0..3 {
-        match agent.get(url).call() {
-            Ok(resp) => return Ok(Box::new(resp.into_body().into_reader())),
+        let mut req = agent.get(url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        match req.call() {
+            Ok(resp) => {
+                let header = |n: &str| {
+                    resp.headers()
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                };
+                let content_type = header("content-type");
+                let partial = resp.status().as_u16() == 206;
+                let total = header("content-range")
+                    .and_then(|r| r.rsplit('/').next().and_then(|t| t.trim().parse().ok()));
+                return Ok(Opened {
+                    body: Box::new(resp.into_body().into_reader()),
+                    content_type,
+                    partial,
+                    total,
+                });
+            }
             Err(ureq::Error::StatusCode(code)) => {
                 return Err(fetch_error(url, format!("HTTP status {code}")))
             }
+            // A certificate the trust store rejects stays rejected.
+            Err(e) if kb_hub::tls::is_certificate_rejection(&e) => return Err(fetch_error(url, e)),
             Err(e) => {
                 last = e.to_string();
                 std::thread::sleep(std::time::Duration::from_millis(200 << attempt));
@@ -169,6 +217,11 @@ pub fn open(url: &str) -> Result<Box<dyn Read>, MetaError> {
         }
     }
     Err(fetch_error(url, last))
+}
+
+/// Open a URL for reading (see [`open_with`]).
+pub fn open(url: &str) -> Result<Box<dyn Read>, MetaError> {
+    Ok(open_with(url, &[])?.body)
 }
 
 /// Fetch a whole resource into memory.

@@ -2,12 +2,17 @@
 //! Records URL and sha256 of the wheel that fits each Nix system, for the
 //! Nix package sets (`pkgs/torch/wheels.json`, `pkgs/python/wheels.json`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
 
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{fetch, fetch_sha256, join_url, percent_decode, MetaError, TorchWheelArgs, WheelArgs};
+use super::markers::{self, Env};
+use super::{
+    fetch_error, fetch_sha256, join_url, open_with, percent_decode, remote_zip, MetaError,
+    TorchWheelArgs, WheelArgs,
+};
 use kb_core::config::Backend;
 use kb_core::matrix::{compute_tag, Matrix, MatrixFramework};
 
@@ -156,6 +161,44 @@ pub fn parse_simple_page(html: &str, page_url: &str) -> Vec<Link> {
     out
 }
 
+/// Parse a PEP 691 JSON project page (`application/vnd.pypi.simple.v1+json`):
+/// each file with its URL and sha256, as the index gives them.
+pub fn parse_simple_json(body: &[u8], page_url: &str) -> Result<Vec<Link>, MetaError> {
+    let bad = |m: String| MetaError::Parse {
+        url: page_url.to_string(),
+        message: m,
+    };
+    let v: Value = serde_json::from_slice(body).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    let files = v["files"]
+        .as_array()
+        .ok_or_else(|| bad("no `files` list (not a PEP 691 project page)".into()))?;
+    let mut out = Vec::new();
+    for f in files {
+        let (Some(filename), Some(url)) = (f["filename"].as_str(), f["url"].as_str()) else {
+            return Err(bad(format!("file entry without filename/url: {f}")));
+        };
+        let abs = join_url(page_url, url);
+        let url = abs.split('#').next().unwrap_or(&abs).to_string();
+        let sha256 = f["hashes"]["sha256"]
+            .as_str()
+            .filter(|h| h.len() == 64 && h.bytes().all(|c| c.is_ascii_hexdigit()))
+            .map(|h| h.to_ascii_lowercase());
+        // `yanked` is false, true, or the reason (a string).
+        let yanked = match &f["yanked"] {
+            Value::Bool(b) => *b,
+            Value::String(_) => true,
+            _ => false,
+        };
+        out.push(Link {
+            url,
+            filename: filename.to_string(),
+            sha256,
+            yanked,
+        });
+    }
+    Ok(out)
+}
+
 /// The parts of a wheel file name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WheelName {
@@ -272,6 +315,10 @@ pub struct WheelEntry {
     pub filename: String,
     pub url: String,
     pub sha256: String,
+    /// Names of the runtime requirements (wheel `METADATA`, markers evaluated
+    /// for this system and Python, no extras); `None` where not read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requires: Option<Vec<String>>,
 }
 
 /// Pick the best wheel among `links` for one system; versions are matched
@@ -326,7 +373,32 @@ fn entry(link: Link, w: WheelName, system: Option<&str>) -> Result<WheelEntry, M
         filename: link.filename,
         url: link.url,
         sha256,
+        requires: None,
     })
+}
+
+/// Read one file of a remote wheel (range requests; see `remote_zip`).
+pub fn wheel_member(url: &str, want: &dyn Fn(&str) -> bool) -> Result<(String, String), MetaError> {
+    match remote_zip::read_member(url, want)? {
+        Some((name, bytes)) => Ok((name, String::from_utf8_lossy(&bytes).into_owned())),
+        None => Err(fetch_error(url, "the wheel lacks the member looked for")),
+    }
+}
+
+/// The `Requires-Dist` lines of a wheel's `METADATA`.
+pub fn requires_dist(url: &str) -> Result<Vec<String>, MetaError> {
+    let (_, text) = wheel_member(url, &|n| {
+        n.split_once('/')
+            .is_some_and(|(d, f)| d.ends_with(".dist-info") && f == "METADATA")
+    })?;
+    // Headers (RFC 822: continuation lines start with white space, and may
+    // look blank) end at the first empty line; the description follows.
+    Ok(text
+        .lines()
+        .take_while(|l| !l.trim_end_matches('\r').is_empty())
+        .filter_map(|l| l.strip_prefix("Requires-Dist:"))
+        .map(|v| v.trim().to_string())
+        .collect())
 }
 
 /// Index pages fetched once per run.
@@ -334,11 +406,32 @@ fn entry(link: Link, w: WheelName, system: Option<&str>) -> Result<WheelEntry, M
 struct Pages(BTreeMap<String, Vec<Link>>);
 
 impl Pages {
+    /// The files of a project page: PEP 691 JSON when the index offers it
+    /// (asked for with `Accept`), PEP 503 HTML otherwise.
     fn get(&mut self, url: &str) -> Result<&[Link], MetaError> {
         if !self.0.contains_key(url) {
-            let body = fetch(url)?;
-            let html = String::from_utf8_lossy(&body);
-            let links = parse_simple_page(&html, url);
+            let o = open_with(
+                url,
+                &[(
+                    "Accept",
+                    "application/vnd.pypi.simple.v1+json, text/html;q=0.1",
+                )],
+            )?;
+            let json_type = o
+                .content_type
+                .as_deref()
+                .is_some_and(|t| t.contains("vnd.pypi.simple.v1+json"));
+            let mut body = Vec::new();
+            o.body
+                .take(256 << 20)
+                .read_to_end(&mut body)
+                .map_err(|e| fetch_error(url, e))?;
+            let sniffed_json = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+            let links = if json_type || sniffed_json {
+                parse_simple_json(&body, url)?
+            } else {
+                parse_simple_page(&String::from_utf8_lossy(&body), url)
+            };
             self.0.insert(url.to_string(), links);
         }
         Ok(&self.0[url])
@@ -358,6 +451,20 @@ fn check_python(python: &str) -> Result<(), MetaError> {
     }
 }
 
+fn env_for(python: &str, system: &str) -> Env {
+    let minor = python.strip_prefix("cp3").unwrap_or("");
+    Env {
+        python_version: format!("3.{minor}"),
+        system: system.to_string(),
+    }
+}
+
+/// `pkgmeta wheels`: the wheel of each `NAME==VERSION` for every system, with
+/// the names of its runtime requirements. Requirements pinned with `==` (as
+/// `nvidia-cutlass-dsl` pins its native libraries) are followed and recorded
+/// too; unpinned ones are left to the consumer (the Nix layer takes them from
+/// nixpkgs). A package without a wheel for some systems is recorded under
+/// `unavailable`; one without a wheel for any system is an error.
 pub fn generate(a: &WheelArgs) -> Result<Value, MetaError> {
     check_python(&a.python)?;
     let systems: Vec<String> = if a.systems.is_empty() {
@@ -366,47 +473,106 @@ pub fn generate(a: &WheelArgs) -> Result<Value, MetaError> {
         a.systems.clone()
     };
     let mut pages = Pages::default();
-    let mut wheels = Vec::new();
+    let mut wheels: Vec<WheelEntry> = Vec::new();
+    let mut unavailable: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    // (name, version) -> systems it is needed on; processed in order.
+    let mut queue: Vec<(String, String, BTreeSet<String>)> = Vec::new();
     for spec in &a.packages {
         let Some((name, version)) = spec.split_once("==") else {
             return Err(MetaError::Resolve(format!(
                 "--package `{spec}`: expected NAME==VERSION"
             )));
         };
-        let (name, version) = (name.trim(), version.trim());
-        let url = page_url(&a.index, name);
-        let links = pages.get(&url)?.to_vec();
-        let mut missing = Vec::new();
-        let mut pure_done = false;
-        for s in &systems {
-            match pick(&links, name, version, &[], &a.python, Some(s)) {
-                Some((l, w)) => {
-                    let pure = w.platform.iter().any(|p| p == "any");
-                    if pure && pure_done {
-                        continue;
-                    }
-                    pure_done |= pure;
-                    wheels.push(entry(l, w, Some(s))?);
-                }
-                None => missing.push(s.as_str()),
-            }
+        queue.push((
+            normalize(name.trim()),
+            version.trim().to_string(),
+            systems.iter().cloned().collect(),
+        ));
+    }
+    let mut done: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    let mut requires_cache: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut pure: BTreeSet<String> = BTreeSet::new();
+    while let Some((name, version, want)) = queue.pop() {
+        let seen = done.entry((name.clone(), version.clone())).or_default();
+        let todo: Vec<String> = want.difference(seen).cloned().collect();
+        if todo.is_empty() {
+            continue;
         }
-        if !missing.is_empty() {
+        seen.extend(todo.iter().cloned());
+        let url = page_url(&a.index, &name);
+        let links = pages.get(&url)?.to_vec();
+        let mut found = 0;
+        for s in &todo {
+            let Some((l, w)) = pick(&links, &name, &version, &[], &a.python, Some(s)) else {
+                unavailable
+                    .entry(format!("{name}=={version}"))
+                    .or_default()
+                    .insert(s.clone());
+                continue;
+            };
+            found += 1;
+            let lines = match requires_cache.get(&l.url) {
+                Some(r) => r.clone(),
+                None => {
+                    let r = requires_dist(&l.url)?;
+                    requires_cache.insert(l.url.clone(), r.clone());
+                    r
+                }
+            };
+            let env = env_for(&a.python, s);
+            let mut names = Vec::new();
+            for line in &lines {
+                let req = markers::requirement(line, &env)
+                    .map_err(|m| fetch_error(&l.url, format!("METADATA: {m}")))?;
+                let Some(req) = req else { continue };
+                if let Some(v) = req.pinned() {
+                    queue.push((req.name.clone(), v.to_string(), [s.clone()].into()));
+                }
+                if !names.contains(&req.name) {
+                    names.push(req.name);
+                }
+            }
+            names.sort();
+            let mut e = entry(l, w, Some(s))?;
+            e.requires = Some(names);
+            if e.system.is_none() {
+                // Pure wheel: one entry for all systems unless its
+                // requirements differ between systems (merged below).
+                pure.insert(e.filename.clone());
+                e.system = Some(s.clone());
+            }
+            wheels.push(e);
+        }
+        if found == 0 && !todo.is_empty() && seen.len() == todo.len() {
             return Err(MetaError::Resolve(format!(
                 "{url}: no wheel of {name}=={version} for {} on {}",
                 a.python,
-                missing.join(", ")
+                todo.join(", ")
             )));
+        }
+    }
+    for f in &pure {
+        let same: Vec<&WheelEntry> = wheels.iter().filter(|w| &w.filename == f).collect();
+        if same.windows(2).all(|p| p[0].requires == p[1].requires) {
+            let mut one = same[0].clone();
+            one.system = None;
+            wheels.retain(|w| &w.filename != f);
+            wheels.push(one);
         }
     }
     wheels.sort_by(|x, y| (&x.name, &x.version, &x.system).cmp(&(&y.name, &y.version, &y.system)));
     wheels.dedup();
+    let unavailable: BTreeMap<String, Vec<String>> = unavailable
+        .into_iter()
+        .map(|(k, v)| (k, v.into_iter().collect()))
+        .collect();
     Ok(serde_json::json!({
         "schema": 1,
         "generated-by": "cargo xtask pkgmeta wheels",
         "index": a.index.trim_end_matches('/'),
         "python": a.python,
         "wheels": wheels,
+        "unavailable": unavailable,
     }))
 }
 
@@ -444,12 +610,62 @@ pub fn torch_index(
     }
 }
 
+/// What a torch wheel was built for, from its `torch/version.py`
+/// (`cuda = '13.2'`, `hip = None`, `xpu = None`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TorchBuild {
+    pub cuda: Option<String>,
+    pub hip: Option<String>,
+    pub xpu: Option<String>,
+}
+
+pub fn parse_torch_version_py(text: &str) -> TorchBuild {
+    let field = |name: &str| -> Option<String> {
+        text.lines().find_map(|l| {
+            let rest = l.trim().strip_prefix(name)?;
+            // `cuda = '13.2'` or `cuda: Optional[str] = '13.2'`
+            let rest = rest.trim_start();
+            if !(rest.starts_with('=') || rest.starts_with(':')) {
+                return None;
+            }
+            let v = rest.rsplit('=').next()?.trim();
+            let v = v.trim_matches(|c| c == '\'' || c == '"');
+            (v != "None" && !v.is_empty()).then(|| v.to_string())
+        })
+    };
+    TorchBuild {
+        cuda: field("cuda"),
+        hip: field("hip"),
+        xpu: field("xpu"),
+    }
+}
+
+/// Whether a wheel built as `b` serves a matrix cell on `system`.
+pub fn serves(b: &TorchBuild, backend: Backend, toolkit: Option<&str>, system: &str) -> bool {
+    let darwin = system.ends_with("-darwin");
+    match backend {
+        // macOS wheels carry CPU and MPS (Metal) support.
+        Backend::Cpu | Backend::Metal if darwin => b.cuda.is_none() && b.hip.is_none(),
+        Backend::Cpu => b.cuda.is_none() && b.hip.is_none() && b.xpu.is_none(),
+        Backend::Cuda => b.cuda.as_deref() == toolkit,
+        Backend::Rocm => b
+            .hip
+            .as_deref()
+            .zip(toolkit)
+            .is_some_and(|(h, t)| h == t || h.starts_with(&format!("{t}."))),
+        Backend::Xpu => b.xpu.is_some(),
+        _ => false,
+    }
+}
+
 pub fn generate_torch(a: &TorchWheelArgs) -> Result<Value, MetaError> {
     check_python(&a.python)?;
     let m = Matrix::get();
     let mut pages = Pages::default();
+    let mut builds: BTreeMap<String, TorchBuild> = BTreeMap::new();
     let mut out = Vec::new();
     let mut missing = Vec::new();
+    let mut elsewhere = Vec::new();
     for e in m
         .entries
         .iter()
@@ -469,6 +685,41 @@ pub fn generate_torch(a: &TorchWheelArgs) -> Result<Value, MetaError> {
             .iter()
             .filter(|s| a.systems.is_empty() || a.systems.contains(s))
         {
+            let cell = format!(
+                "torch {release} ({}) on {system}",
+                compute_tag(e.backend, e.toolkit.as_ref())
+            );
+            if let Some(index) = &a.index {
+                // One project page; the wheel says what it was built for.
+                let url = page_url(index, "torch");
+                let links = pages.get(&url)?.to_vec();
+                let Some((l, w)) = pick(&links, "torch", release, &[None], &a.python, Some(system))
+                else {
+                    elsewhere.push(cell);
+                    continue;
+                };
+                let b = match builds.get(&l.url) {
+                    Some(b) => b.clone(),
+                    None => {
+                        let (_, text) = wheel_member(&l.url, &|n| n == "torch/version.py")?;
+                        let b = parse_torch_version_py(&text);
+                        builds.insert(l.url.clone(), b.clone());
+                        b
+                    }
+                };
+                if serves(&b, e.backend, toolkit.as_deref(), system) {
+                    out.push(TorchWheel {
+                        torch: torch.clone(),
+                        backend: e.backend,
+                        toolkit: toolkit.clone(),
+                        system: system.clone(),
+                        wheel: entry(l, w, Some(system))?,
+                    });
+                } else {
+                    elsewhere.push(cell);
+                }
+                continue;
+            }
             let darwin = system.ends_with("-darwin");
             let (dir, local) = torch_index(e.backend, toolkit.as_deref(), darwin);
             let url = format!("{}/{dir}/torch/", a.index_base.trim_end_matches('/'));
@@ -506,6 +757,12 @@ pub fn generate_torch(a: &TorchWheelArgs) -> Result<Value, MetaError> {
             missing.join("\n  ")
         )));
     }
+    if a.index.is_some() && out.is_empty() {
+        return Err(MetaError::Resolve(format!(
+            "{}: serves none of the selected matrix cells",
+            a.index.as_deref().unwrap_or_default()
+        )));
+    }
     out.sort_by(|x, y| {
         (&x.torch, x.backend.as_str(), &x.toolkit, &x.system).cmp(&(
             &y.torch,
@@ -514,13 +771,23 @@ pub fn generate_torch(a: &TorchWheelArgs) -> Result<Value, MetaError> {
             &y.system,
         ))
     });
-    Ok(serde_json::json!({
-        "schema": 1,
-        "generated-by": "cargo xtask pkgmeta torch-wheels",
-        "index-base": a.index_base.trim_end_matches('/'),
-        "python": a.python,
-        "wheels": out,
-    }))
+    Ok(match &a.index {
+        Some(index) => serde_json::json!({
+            "schema": 1,
+            "generated-by": "cargo xtask pkgmeta torch-wheels --index",
+            "index": index.trim_end_matches('/'),
+            "python": a.python,
+            "wheels": out,
+            "not-on-this-index": elsewhere,
+        }),
+        None => serde_json::json!({
+            "schema": 1,
+            "generated-by": "cargo xtask pkgmeta torch-wheels",
+            "index-base": a.index_base.trim_end_matches('/'),
+            "python": a.python,
+            "wheels": out,
+        }),
+    })
 }
 
 #[cfg(test)]

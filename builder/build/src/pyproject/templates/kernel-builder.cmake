@@ -7,6 +7,16 @@
 # Torch: headers, libraries and ABI flag from the Python package.
 set(KB_CMAKE_DIR "${CMAKE_CURRENT_LIST_DIR}")
 
+if(KB_BACKEND STREQUAL "xpu")
+  # One module carries an ahead-of-time image per GPU in KB_SYCL_AOT_DEVICES
+  # (spir64_gen) plus SPIR-V (spir64) that the runtime JIT-compiles for
+  # other devices. The values come from the plan (generated CMakeLists.txt).
+  set(KB_SYCL_COMPILE_FLAGS -fsycl -fhonor-nans -fhonor-infinities -fno-associative-math -fno-approx-func
+    -fno-sycl-instrument-device-code --offload-compress "-fsycl-targets=${KB_SYCL_TARGETS}")
+  set(KB_SYCL_LINK_FLAGS --offload-compress "-fsycl-targets=${KB_SYCL_TARGETS}"
+    "-Xsycl-target-backend=spir64_gen" "-device ${KB_SYCL_AOT_DEVICES} -options '${KB_SYCL_AOT_OPTIONS}'")
+endif()
+
 # Call after find_package(Python3 ... Development.SABIModule) at top level.
 function(kb_find_torch)
   execute_process(
@@ -27,6 +37,43 @@ function(kb_find_torch)
   set(KB_TORCH_CXX11_ABI "${_abi}" PARENT_SCOPE)
   set(KB_TORCH_VERSION "${_ver}" PARENT_SCOPE)
   message(STATUS "kernel-builder: torch ${_ver} (${_lib})")
+endfunction()
+
+# tvm-ffi: headers and library from the Python package (tvm_ffi.config).
+function(kb_find_tvm_ffi)
+  execute_process(
+    COMMAND "${Python3_EXECUTABLE}" -c
+      "import tvm_ffi, tvm_ffi.libinfo as l; print(tvm_ffi.__version__); print(l.find_include_path()); print(l.find_dlpack_include_path()); print(l.find_libtvm_ffi())"
+    OUTPUT_VARIABLE _out RESULT_VARIABLE _rc OUTPUT_STRIP_TRAILING_WHITESPACE)
+  if(NOT _rc EQUAL 0)
+    message(FATAL_ERROR "kernel-builder: cannot import tvm_ffi with ${Python3_EXECUTABLE}; install apache-tvm-ffi in that environment or pass -DPython3_EXECUTABLE=...")
+  endif()
+  string(REPLACE "\n" ";" _lines "${_out}")
+  list(GET _lines 0 _ver)
+  list(GET _lines 1 _inc)
+  list(GET _lines 2 _dlpack)
+  list(GET _lines 3 _lib)
+  set(KB_TVM_FFI_INCLUDE_DIRS "${_inc};${_dlpack}" PARENT_SCOPE)
+  set(KB_TVM_FFI_LIBRARY "${_lib}" PARENT_SCOPE)
+  # tvm-ffi's ABI is C; C++ code compiled here uses the C++11 std::string.
+  set(KB_TORCH_CXX11_ABI 1 PARENT_SCOPE)
+  message(STATUS "kernel-builder: tvm-ffi ${_ver} (${_lib})")
+endfunction()
+
+function(kb_configure_tvm_ffi_extension target)
+  target_include_directories(${target} SYSTEM PRIVATE ${KB_TVM_FFI_INCLUDE_DIRS})
+  target_compile_definitions(${target} PRIVATE _GLIBCXX_USE_CXX11_ABI=1)
+  target_link_libraries(${target} PRIVATE "${KB_TVM_FFI_LIBRARY}")
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-fno-gnu-unique>)
+  endif()
+  if(APPLE)
+    target_link_options(${target} PRIVATE "LINKER:-undefined,dynamic_lookup")
+  endif()
+  set_property(GLOBAL PROPERTY KB_DEVICE_OBJECTS "")
+  set_property(GLOBAL PROPERTY KB_USES_CUDA OFF)
+  set_property(GLOBAL PROPERTY KB_USES_HIP OFF)
+  set_property(GLOBAL PROPERTY KB_USES_SYCL OFF)
 endfunction()
 
 function(kb_configure_extension target)
@@ -63,6 +110,7 @@ function(kb_configure_extension target)
   if(APPLE)
     target_link_options(${target} PRIVATE "LINKER:-undefined,dynamic_lookup")
   endif()
+  kb_glibc_compat(${target})
   set_property(GLOBAL PROPERTY KB_DEVICE_OBJECTS "")
   set_property(GLOBAL PROPERTY KB_USES_CUDA OFF)
   set_property(GLOBAL PROPERTY KB_USES_HIP OFF)
@@ -72,18 +120,23 @@ endfunction()
 function(kb_add_binding_source target src)
   target_sources(${target} PRIVATE "${src}")
   if(src MATCHES "\\.(c|cc|cpp|cxx|mm)$")
-    set_property(SOURCE "${src}" TARGET_DIRECTORY ${target} APPEND PROPERTY COMPILE_DEFINITIONS TORCH_EXTENSION_NAME=${KB_OPS_NAME})
+    if(KB_FRAMEWORK STREQUAL "tvm-ffi")
+      set_property(SOURCE "${src}" TARGET_DIRECTORY ${target} APPEND PROPERTY COMPILE_DEFINITIONS TVM_FFI_EXTENSION_NAME=${KB_OPS_NAME})
+    else()
+      set_property(SOURCE "${src}" TARGET_DIRECTORY ${target} APPEND PROPERTY COMPILE_DEFINITIONS TORCH_EXTENSION_NAME=${KB_OPS_NAME})
+    endif()
   endif()
 endfunction()
 
 # Compile one device source with an explicit rule (compiler, depfile, object).
-function(kb_device_object target kind src includes cxx_flags device_flags targets)
+function(kb_device_object target kind src includes cxx_flags device_flags targets defines files)
+  set(_deps "${src}")
   get_filename_component(_name "${src}" NAME)
   string(MAKE_C_IDENTIFIER "${src}" _id)
   set(_obj "${CMAKE_CURRENT_BINARY_DIR}/kb-objects/${_id}.o")
   set(_dep "${_obj}.d")
   set(_incs)
-  foreach(_d IN LISTS KB_TORCH_INCLUDE_DIRS includes)
+  foreach(_d IN LISTS KB_TORCH_INCLUDE_DIRS KB_TVM_FFI_INCLUDE_DIRS includes)
     list(APPEND _incs "-I${_d}")
   endforeach()
   get_target_property(_tincs ${target} INCLUDE_DIRECTORIES)
@@ -92,8 +145,13 @@ function(kb_device_object target kind src includes cxx_flags device_flags target
       list(APPEND _incs "-I${_d}")
     endforeach()
   endif()
-  list(APPEND _incs "-I${Python3_INCLUDE_DIRS}")
+  if(Python3_INCLUDE_DIRS)
+    list(APPEND _incs "-I${Python3_INCLUDE_DIRS}")
+  endif()
   set(_defs "-D_GLIBCXX_USE_CXX11_ABI=${KB_TORCH_CXX11_ABI}" "-DPy_LIMITED_API=0x03090000")
+  foreach(_d IN LISTS defines)
+    list(APPEND _defs "-D${_d}")
+  endforeach()
   if(KB_STABLE_ABI)
     list(APPEND _defs "-DTORCH_TARGET_VERSION=${KB_STABLE_ABI}")
   endif()
@@ -105,10 +163,14 @@ function(kb_device_object target kind src includes cxx_flags device_flags target
     if(NOT KB_NVCC)
       message(FATAL_ERROR "kernel-builder: CUDA sources need KB_NVCC (path to nvcc)")
     endif()
-    # The defaults of torch.utils.cpp_extension: c10::Half/BFloat16 bring
-    # their own operators, CUDA's would make them ambiguous.
-    list(APPEND _defs -DCUDA_KERNEL -D__CUDA_NO_HALF_OPERATORS__ -D__CUDA_NO_HALF_CONVERSIONS__
-      -D__CUDA_NO_BFLOAT16_CONVERSIONS__ -D__CUDA_NO_HALF2_OPERATORS__)
+    # As find_package(Torch) compiles CUDA: CUDA's own half/bfloat16
+    # operators stay enabled (kernels written for Hub builders use them);
+    # USE_CUDA declares the CUDA parts of Torch's headers and C shim (e.g.
+    # aoti_torch_get_current_cuda_stream).
+    list(APPEND _defs -DCUDA_KERNEL -DUSE_CUDA=1)
+    foreach(_d IN LISTS KB_CUDA_INCLUDE_DIRS)
+      list(APPEND _incs "-isystem" "${_d}")
+    endforeach()
     set(_arch)
     foreach(_cap IN LISTS targets)
       string(REPLACE "+PTX" "" _base "${_cap}")
@@ -140,23 +202,64 @@ function(kb_device_object target kind src includes cxx_flags device_flags target
     foreach(_a IN LISTS targets)
       list(APPEND _arch "--offload-arch=${_a}")
     endforeach()
-    set(_cmd "${KB_HIPCC}" -x hip -c "${src}" -o "${_obj}" -MD -MF "${_dep}" -std=c++${CMAKE_CXX_STANDARD} ${_opt} -fPIC
+    set(_compile "${src}")
+    if(src MATCHES "\\.cu$")
+      # A CUDA source reused for ROCm: torch's hipify translates it (and the
+      # headers it includes) into the build tree first.
+      kb_hipify(_compile "${src}" "${files}" "${includes}")
+      list(APPEND _deps "${_compile}")
+      set(_hip_incs)
+      foreach(_d IN LISTS includes)
+        file(RELATIVE_PATH _rel "${KB_ROOT}" "${_d}")
+        list(APPEND _hip_incs "-I${_KB_HIPIFY_DIR}/${_rel}")
+      endforeach()
+      set(_incs ${_hip_incs} ${_incs})
+    endif()
+    set(_cmd "${KB_HIPCC}" -x hip -c "${_compile}" -o "${_obj}" -MD -MF "${_dep}" -std=c++${CMAKE_CXX_STANDARD} ${_opt} -fPIC
       ${cxx_flags} ${_defs} ${_incs} ${_arch} ${device_flags})
     set_property(GLOBAL PROPERTY KB_USES_HIP ON)
   elseif(kind STREQUAL "xpu")
     if(NOT KB_SYCL_CXX)
       message(FATAL_ERROR "kernel-builder: SYCL sources need KB_SYCL_CXX (path to icpx)")
     endif()
-    list(APPEND _defs -DXPU_KERNEL)
-    set(_cmd "${KB_SYCL_CXX}" -fsycl -c "${src}" -o "${_obj}" -MD -MF "${_dep}" -std=c++${CMAKE_CXX_STANDARD} ${_opt} -fPIC
-      ${cxx_flags} ${_defs} ${_incs} ${device_flags})
+    list(APPEND _defs -DXPU_KERNEL -DUSE_XPU)
+    set(_cmd "${KB_SYCL_CXX}" -c "${src}" -o "${_obj}" -MD -MF "${_dep}" -std=c++${CMAKE_CXX_STANDARD} ${_opt} -fPIC
+      ${KB_SYCL_COMPILE_FLAGS} ${cxx_flags} ${_defs} ${_incs} ${device_flags})
     set_property(GLOBAL PROPERTY KB_USES_SYCL ON)
   else()
     message(FATAL_ERROR "kernel-builder: no device rule for ${kind}")
   endif()
-  add_custom_command(OUTPUT "${_obj}" COMMAND ${_cmd} DEPENDS "${src}" DEPFILE "${_dep}"
+  set(_glibc_dep)
+  kb_glibc_compat_device(${kind} _cmd _glibc_dep)
+  add_custom_command(OUTPUT "${_obj}" COMMAND ${_cmd} DEPENDS ${_deps} ${_glibc_dep} DEPFILE "${_dep}"
     COMMENT "Compiling ${kind} object ${_name}" VERBATIM COMMAND_EXPAND_LISTS)
   set_property(GLOBAL APPEND PROPERTY KB_DEVICE_OBJECTS "${_obj}")
+endfunction()
+
+# Hipify the CUDA source `src` with torch.utils.hipify (cmake/hipify.py):
+# the kernel's files (`files`, and the files of its include directories) are
+# copied under the build tree and translated there; `out` is set to a wrapper
+# that includes the translated source, so its relative includes keep working.
+function(kb_hipify out src files includes)
+  string(MAKE_C_IDENTIFIER "${src}" _id)
+  set(_dir "${CMAKE_CURRENT_BINARY_DIR}/kb-hipify/${_id}")
+  set(_wrapper "${_dir}.hip")
+  set(_inputs)
+  foreach(_f IN LISTS files)
+    list(APPEND _inputs "${_f}")
+  endforeach()
+  foreach(_d IN LISTS includes)
+    file(GLOB_RECURSE _hdrs LIST_DIRECTORIES false "${_d}/*.h" "${_d}/*.hh" "${_d}/*.hpp" "${_d}/*.cuh" "${_d}/*.inc")
+    list(APPEND _inputs ${_hdrs})
+  endforeach()
+  list(REMOVE_DUPLICATES _inputs)
+  add_custom_command(OUTPUT "${_wrapper}"
+    COMMAND "${Python3_EXECUTABLE}" "${KB_CMAKE_DIR}/hipify.py" --root "${KB_ROOT}" --out "${_dir}"
+      --wrapper "${_wrapper}" --source "${src}" ${_inputs}
+    DEPENDS "${KB_CMAKE_DIR}/hipify.py" ${_inputs}
+    COMMENT "Hipifying ${src}" VERBATIM)
+  set(${out} "${_wrapper}" PARENT_SCOPE)
+  set(_KB_HIPIFY_DIR "${_dir}" PARENT_SCOPE)
 endfunction()
 
 # Metal: .metal -> .air -> .metallib -> C header embedded in the extension.
@@ -181,23 +284,70 @@ function(kb_metal_library target src)
   target_link_libraries(${target} PRIVATE "-framework Metal" "-framework Foundation")
 endfunction()
 
-function(kb_add_kernel_source target backend src includes cxx_flags device_flags targets)
+# One source of a kernel. `includes` are absolute include directories (the
+# kernel's and its dependencies'), `defines` its dependencies' definitions,
+# `files` all files of the kernel (what hipify may translate).
+function(kb_add_kernel_source target backend src includes cxx_flags device_flags targets defines files)
   if(src MATCHES "\\.(h|hh|hpp|hxx|cuh|inc)$")
     return()
   endif()
   if(backend STREQUAL "cuda" AND src MATCHES "\\.cu$")
-    kb_device_object(${target} cuda "${src}" "${includes}" "${cxx_flags}" "${device_flags}" "${targets}")
+    kb_device_object(${target} cuda "${src}" "${includes}" "${cxx_flags}" "${device_flags}" "${targets}" "${defines}" "${files}")
   elseif(backend STREQUAL "rocm" AND src MATCHES "\\.(cu|hip)$")
-    kb_device_object(${target} rocm "${src}" "${includes}" "${cxx_flags}" "${device_flags}" "${targets}")
+    kb_device_object(${target} rocm "${src}" "${includes}" "${cxx_flags}" "${device_flags}" "${targets}" "${defines}" "${files}")
   elseif(backend STREQUAL "xpu" AND src MATCHES "\\.(cpp|cc|cxx|sycl)$")
-    kb_device_object(${target} xpu "${src}" "${includes}" "${cxx_flags}" "${device_flags}" "${targets}")
+    kb_device_object(${target} xpu "${src}" "${includes}" "${cxx_flags}" "${device_flags}" "${targets}" "${defines}" "${files}")
   elseif(backend STREQUAL "metal" AND src MATCHES "\\.metal$")
     kb_metal_library(${target} "${src}")
   else()
     target_sources(${target} PRIVATE "${src}")
     set_property(SOURCE "${src}" TARGET_DIRECTORY ${target} APPEND PROPERTY INCLUDE_DIRECTORIES ${includes})
     set_property(SOURCE "${src}" TARGET_DIRECTORY ${target} APPEND PROPERTY COMPILE_OPTIONS ${cxx_flags})
+    set_property(SOURCE "${src}" TARGET_DIRECTORY ${target} APPEND PROPERTY COMPILE_DEFINITIONS ${defines})
   endif()
+endfunction()
+
+# A dependency from `depends` (data/depends.toml): the build toolchain passes
+# its root as `var`; `subdirs` are its include directories below that root.
+# Sets `<var>_INCLUDE_DIRS`.
+function(kb_dependency name var subdirs how)
+  if(NOT ${var} AND DEFINED ENV{${var}})
+    set(${var} "$ENV{${var}}")
+  endif()
+  if(NOT ${var} OR NOT IS_DIRECTORY "${${var}}")
+    message(FATAL_ERROR "kernel-builder: this kernel depends on `${name}`, but ${var} is not set to its directory (${var}=\"${${var}}\"). ${how}")
+  endif()
+  set(_dirs)
+  foreach(_s IN LISTS subdirs)
+    if(NOT IS_DIRECTORY "${${var}}/${_s}")
+      message(FATAL_ERROR "kernel-builder: ${var}=${${var}} has no ${_s}/ directory; is it a ${name} source tree? ${how}")
+    endif()
+    list(APPEND _dirs "${${var}}/${_s}")
+  endforeach()
+  set(${var}_INCLUDE_DIRS "${_dirs}" PARENT_SCOPE)
+endfunction()
+
+# Shared libraries `names` (e.g. cublas) found as lib<name>.so* in `dirs`;
+# wheels ship only versioned names such as libcublas.so.13.
+function(kb_find_shared out dirs names)
+  set(_found)
+  foreach(_n IN LISTS names)
+    set(_hit)
+    foreach(_d IN LISTS dirs)
+      file(GLOB _c LIST_DIRECTORIES false "${_d}/lib${_n}${CMAKE_SHARED_LIBRARY_SUFFIX}" "${_d}/lib${_n}${CMAKE_SHARED_LIBRARY_SUFFIX}.*")
+      if(_c)
+        list(SORT _c)
+        list(GET _c 0 _hit)
+        break()
+      endif()
+    endforeach()
+    if(_hit)
+      list(APPEND _found "${_hit}")
+    else()
+      message(STATUS "kernel-builder: lib${_n} not found in ${dirs}; not linked")
+    endif()
+  endforeach()
+  set(${out} "${_found}" PARENT_SCOPE)
 endfunction()
 
 function(kb_finalize_extension target)
@@ -211,32 +361,74 @@ function(kb_finalize_extension target)
     if(KB_CUDA_INCLUDE_DIRS)
       target_include_directories(${target} SYSTEM PRIVATE ${KB_CUDA_INCLUDE_DIRS})
     endif()
-    target_compile_definitions(${target} PRIVATE CUDA_KERNEL)
-    target_link_libraries(${target} PRIVATE "${KB_TORCH_LIB_DIR}/libc10_cuda${CMAKE_SHARED_LIBRARY_SUFFIX}")
-    if(NOT KB_STABLE_ABI)
-      target_link_libraries(${target} PRIVATE "${KB_TORCH_LIB_DIR}/libtorch_cuda${CMAKE_SHARED_LIBRARY_SUFFIX}")
+    target_compile_definitions(${target} PRIVATE CUDA_KERNEL USE_CUDA=1)
+    # libtorch_cuda also for stable-ABI builds: it holds the CUDA part of the
+    # C shim (aoti_torch_get_current_cuda_stream, ...).
+    if(KB_FRAMEWORK STREQUAL "torch")
+      target_link_libraries(${target} PRIVATE "${KB_TORCH_LIB_DIR}/libc10_cuda${CMAKE_SHARED_LIBRARY_SUFFIX}"
+        "${KB_TORCH_LIB_DIR}/libtorch_cuda${CMAKE_SHARED_LIBRARY_SUFFIX}")
     endif()
     if(KB_CUDART)
       target_link_libraries(${target} PRIVATE "${KB_CUDART}")
+    endif()
+    # The math libraries Torch's CMake config gives extensions; only those a
+    # kernel calls end up as DT_NEEDED.
+    kb_find_shared(_math "${KB_CUDA_LIBRARY_DIRS}" "${KB_CUDA_MATH_LIBS}")
+    if(_math)
+      target_link_libraries(${target} PRIVATE "-Wl,--push-state,--as-needed" ${_math} "-Wl,--pop-state")
     endif()
   endif()
   get_property(_hip GLOBAL PROPERTY KB_USES_HIP)
   if(_hip OR KB_BACKEND STREQUAL "rocm")
     target_compile_definitions(${target} PRIVATE ROCM_KERNEL USE_ROCM __HIP_PLATFORM_AMD__)
-    target_link_libraries(${target} PRIVATE "${KB_TORCH_LIB_DIR}/libc10_hip${CMAKE_SHARED_LIBRARY_SUFFIX}")
-    if(NOT KB_STABLE_ABI)
-      target_link_libraries(${target} PRIVATE "${KB_TORCH_LIB_DIR}/libtorch_hip${CMAKE_SHARED_LIBRARY_SUFFIX}")
+    if(KB_FRAMEWORK STREQUAL "torch")
+      target_link_libraries(${target} PRIVATE "${KB_TORCH_LIB_DIR}/libc10_hip${CMAKE_SHARED_LIBRARY_SUFFIX}"
+        "${KB_TORCH_LIB_DIR}/libtorch_hip${CMAKE_SHARED_LIBRARY_SUFFIX}")
     endif()
     if(KB_HIP_RUNTIME)
       target_link_libraries(${target} PRIVATE "${KB_HIP_RUNTIME}")
     endif()
+    if(KB_HIP_INCLUDE_DIRS)
+      target_include_directories(${target} SYSTEM PRIVATE ${KB_HIP_INCLUDE_DIRS})
+    endif()
+    kb_find_shared(_math "${KB_HIP_LIBRARY_DIRS}" "${KB_HIP_MATH_LIBS}")
+    if(_math)
+      target_link_libraries(${target} PRIVATE "-Wl,--push-state,--as-needed" ${_math} "-Wl,--pop-state")
+    endif()
   endif()
   get_property(_sycl GLOBAL PROPERTY KB_USES_SYCL)
   if(_sycl OR KB_BACKEND STREQUAL "xpu")
-    target_link_libraries(${target} PRIVATE "${KB_TORCH_LIB_DIR}/libc10_xpu${CMAKE_SHARED_LIBRARY_SUFFIX}")
-    if(NOT KB_STABLE_ABI)
-      target_link_libraries(${target} PRIVATE "${KB_TORCH_LIB_DIR}/libtorch_xpu${CMAKE_SHARED_LIBRARY_SUFFIX}")
+    if(KB_FRAMEWORK STREQUAL "torch")
+      target_link_libraries(${target} PRIVATE "${KB_TORCH_LIB_DIR}/libc10_xpu${CMAKE_SHARED_LIBRARY_SUFFIX}"
+        "${KB_TORCH_LIB_DIR}/libtorch_xpu${CMAKE_SHARED_LIBRARY_SUFFIX}")
     endif()
-    target_link_options(${target} PRIVATE -fsycl)
+    # Ahead-of-time device images (see KB_SYCL_TARGETS) plus SPIR-V for JIT.
+    target_link_options(${target} PRIVATE -fsycl ${KB_SYCL_LINK_FLAGS})
   endif()
 endfunction()
+
+# --- glibc compatibility (local backend) -----------------------------------
+# KB_GLIBC_COMPAT_DIR holds kb_glibc_compat.h, force-included into every host
+# compile (and into nvcc's host compiles), and kb_glibc_compat.c, compiled
+# into the module. kernel-builder generates both from the host's glibc and the
+# manylinux target (README, "glibc compatibility"). Unset: nothing changes.
+function(kb_glibc_compat target)
+  if(NOT KB_GLIBC_COMPAT_DIR)
+    return()
+  endif()
+  set(_h "${KB_GLIBC_COMPAT_DIR}/kb_glibc_compat.h")
+  # Joined `-include<file>`: CMake de-duplicates separate option words.
+  target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:C,CXX>:-include${_h}>)
+  target_sources(${target} PRIVATE "${KB_GLIBC_COMPAT_DIR}/kb_glibc_compat.c")
+endfunction()
+
+# nvcc: the header goes to its host compiler; appends to the caller's command
+# and dependency lists.
+function(kb_glibc_compat_device kind cmd_var dep_var)
+  if(KB_GLIBC_COMPAT_DIR AND kind STREQUAL "cuda")
+    set(_h "${KB_GLIBC_COMPAT_DIR}/kb_glibc_compat.h")
+    set(${cmd_var} ${${cmd_var}} "-Xcompiler=-include${_h}" PARENT_SCOPE)
+    set(${dep_var} "${_h}" PARENT_SCOPE)
+  endif()
+endfunction()
+# --- end glibc compatibility -------------------------------------------------

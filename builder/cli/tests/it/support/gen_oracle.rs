@@ -561,6 +561,8 @@ const CMAKE_COMMANDS: &[&str] = &[
     "include",
     "find_package",
     "kb_find_torch",
+    "kb_find_tvm_ffi",
+    "kb_configure_tvm_ffi_extension",
     "add_library",
     "set_target_properties",
     "kb_configure_extension",
@@ -569,6 +571,7 @@ const CMAKE_COMMANDS: &[&str] = &[
     "target_compile_options",
     "kb_add_binding_source",
     "kb_add_kernel_source",
+    "kb_dependency",
     "kb_finalize_extension",
     "install",
 ];
@@ -866,6 +869,11 @@ fn check_python(p: &Plan, v: &Variant, name: &str, text: &str, out: &mut Vec<Fin
             kb_core::ops_id::ops_name(&p.kernel.python_name, v.backend.as_str(), OPS_NAME_UNIQUE);
         match kb_core::python::ops_module(text) {
             Ok(m) if m.namespaces.iter().eq([&ops]) => {}
+            // tvm-ffi: `ops` is the module tvm_ffi.load_module opens.
+            Ok(m)
+                if v.tvm_ffi.is_some()
+                    && m.namespaces.is_empty()
+                    && m.tvm_ffi_loads.iter().any(|l| l.contains(&ops)) => {}
             Ok(m) => finding(
                 out,
                 "python-value",
@@ -895,7 +903,11 @@ fn check_pyproject(p: &Plan, v: &Variant, text: &str, out: &mut Vec<Finding>) {
         .as_array()
         .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
         .unwrap_or_default();
-    let want: Vec<&str> = std::iter::once("torch")
+    let framework = match &v.tvm_ffi {
+        Some(t) => format!("apache-tvm-ffi=={}.*", t.version.major_minor()),
+        None => "torch".to_string(),
+    };
+    let want: Vec<&str> = std::iter::once(framework.as_str())
         .chain(v.python_depends.iter().map(String::as_str))
         .collect();
     if deps != want {

@@ -1,5 +1,6 @@
 //! What the test modules share: running the binary, the repository and its
-//! fixtures, the Python the heavy tests use ([`python`]), and for the Hub
+//! fixtures, the Python the heavy tests use ([`python`]), host tools made
+//! runnable in the Nix sandbox ([`nix_tools`]), and for the Hub
 //! upload tests small fake kernel builds and a runner for `kernel-builder
 //! upload` pointed at a [`FakeHub`] on 127.0.0.1.
 
@@ -7,6 +8,7 @@
 
 pub mod fake_hub;
 pub mod gen_oracle;
+pub mod nix_tools;
 pub mod python;
 
 use std::process::Output;

@@ -1,0 +1,14 @@
+{
+  description = "relu-tvm-ffi: a tvm-ffi kernel (CPU and CUDA)";
+
+  # Inside the kernel-builder repository, build against the checkout instead:
+  #   nix build --override-input kernel-builder path:../.. .#bundle
+  inputs.kernel-builder.url = "github:huggingface/kernel-builder";
+
+  outputs =
+    { self, kernel-builder }:
+    kernel-builder.lib.genKernelFlakeOutputs {
+      inherit self;
+      path = ./.;
+    };
+}
