@@ -307,7 +307,10 @@ fn local_checks(out: &mut Vec<Check>) {
         )),
         Some(py) => {
             let script = crate::scripts::DOCTOR_PYTHON;
-            let o = Command::new(&py).args(["-c", script]).output().ok();
+            let o = kb_core::pyenv::python_command(&py)
+                .args(["-c", script])
+                .output()
+                .ok();
             let lines: Vec<String> = o
                 .filter(|o| o.status.success())
                 .map(|o| {

@@ -1185,7 +1185,7 @@ impl std::ops::Deref for Bytes {
 }
 
 fn load(path: &Path) -> std::io::Result<Bytes> {
-    let f = std::fs::File::open(path)?;
+    let f = kb_core::fsutil::open_regular(path)?;
     let len = f.metadata()?.len();
     if len == 0 {
         return Ok(Bytes::Read(Vec::new()));
@@ -1195,7 +1195,7 @@ fn load(path: &Path) -> std::io::Result<Bytes> {
     // same risk every mmap-based binary inspector (ld.so included) takes.
     match unsafe { memmap2::Mmap::map(&f) } {
         Ok(m) => Ok(Bytes::Mapped(m)),
-        Err(_) => Ok(Bytes::Read(std::fs::read(path)?)),
+        Err(_) => Ok(Bytes::Read(kb_core::fsutil::read_regular(path)?)),
     }
 }
 
@@ -1297,6 +1297,55 @@ fn variant_context(variant_dir: &Path, files: &[PathBuf]) -> FileContext {
     FileContext { backend, bundled }
 }
 
+/// Why a compiled variant has no native module to check, if it has none:
+/// the module its metadata.json names is missing or not a regular file (a
+/// directory; links out and special files are refused by the walk). A
+/// noarch variant needs none.
+fn missing_native_module(variant: &Path, natives: &[PathBuf]) -> Option<String> {
+    let vname = variant
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| VariantName::parse(n).ok());
+    if vname.as_ref().is_some_and(|v| v.is_noarch()) {
+        return None;
+    }
+    let names: Vec<&str> = natives
+        .iter()
+        .filter_map(|f| f.file_name().and_then(|n| n.to_str()))
+        .collect();
+    let id = match kb_core::metadata::Metadata::read(variant) {
+        Ok(m) => m.id,
+        Err(e) if natives.is_empty() => {
+            return Some(format!(
+                "no native module found, and metadata.json cannot say which to expect: {e}"
+            ))
+        }
+        Err(_) => None,
+    };
+    let Some(id) = id else {
+        return natives.is_empty().then(|| {
+            "no native module found in this compiled variant (and no `id` in metadata.json)"
+                .to_string()
+        });
+    };
+    let expected = crate::layout::expected_native_modules(vname.as_ref(), &id);
+    if expected.iter().any(|e| names.contains(&e.as_str())) {
+        return None;
+    }
+    let path = variant.join(&expected[0]);
+    let what = match std::fs::symlink_metadata(&path) {
+        Err(_) => "is missing".to_string(),
+        Ok(_) => match kb_core::fsutil::check_regular(&path) {
+            Err(e) => e.to_string(),
+            Ok(_) => "is not a regular file".to_string(),
+        },
+    };
+    Some(format!(
+        "the native module `{}` (named after the `id` in metadata.json) {what}, so its ABI cannot be checked",
+        expected[0]
+    ))
+}
+
 /// Check a target (project, build dir, variant or file).
 pub fn check_target(
     target: &Target,
@@ -1327,6 +1376,12 @@ pub fn check_target(
                         continue;
                     }
                 };
+                if let Some(error) = missing_native_module(&v, &files) {
+                    report.errors.push(FileError {
+                        file: display_path(&v, base),
+                        error,
+                    });
+                }
                 let ctx = variant_context(&v, &files);
                 let vname = v.file_name().map(|n| n.to_string_lossy().into_owned());
                 for f in files {

@@ -120,6 +120,21 @@ fn torch_ops_namespaces(src: &str) -> BTreeSet<String> {
 
 /// Check the layout of one variant directory. `python_name` comes from
 /// `build.toml` when known (otherwise from `metadata.json`).
+/// The names the native module of a compiled variant may have, from the
+/// `id` in its metadata.json (the first is the usual one). Empty for noarch
+/// variants, which have none.
+pub fn expected_native_modules(vname: Option<&VariantName>, id: &str) -> Vec<String> {
+    if vname.is_some_and(|v| v.is_noarch()) {
+        Vec::new()
+    } else if vname.and_then(|v| v.os.as_deref()) == Some("windows") {
+        vec![format!("{id}.pyd")]
+    } else if vname.map(|v| v.framework) == Some(Framework::TvmFfi) {
+        vec![format!("{id}.abi3.so"), format!("{id}.so")]
+    } else {
+        vec![format!("{id}.abi3.so")]
+    }
+}
+
 pub fn check_variant_layout(dir: &Path, python_name: Option<&str>) -> VariantLayout {
     let variant = dir
         .file_name()
@@ -321,7 +336,6 @@ pub fn check_variant_layout(dir: &Path, python_name: Option<&str>) -> VariantLay
         .filter(|n| super::abi::is_native_name(n))
         .collect();
     natives.sort();
-    let windows = vname.as_ref().and_then(|v| v.os.as_deref()) == Some("windows");
     let tvm = vname.as_ref().map(|v| v.framework) == Some(Framework::TvmFfi);
     if let Some(id) = &id {
         if let Some(pn) = &python_name {
@@ -333,13 +347,7 @@ pub fn check_variant_layout(dir: &Path, python_name: Option<&str>) -> VariantLay
             }
         }
         if !noarch {
-            let expected: Vec<String> = if windows {
-                vec![format!("{id}.pyd")]
-            } else if tvm {
-                vec![format!("{id}.abi3.so"), format!("{id}.so")]
-            } else {
-                vec![format!("{id}.abi3.so")]
-            };
+            let expected = expected_native_modules(vname.as_ref(), id);
             if !natives.iter().any(|n| expected.contains(n)) {
                 issues.push(Issue::error(
                     Some(&expected[0]),

@@ -90,10 +90,11 @@ pub fn scan_dir(dir: &Path) -> Result<Vec<LiteralRegistration>, kb_core::walk::W
         if !(f.rel.ends_with(".py") || f.rel.ends_with(".pyi")) {
             continue;
         }
-        let bytes = std::fs::read(&f.path).map_err(|e| kb_core::walk::WalkError {
-            path: f.path.clone(),
-            kind: kb_core::walk::WalkErrorKind::Io(e),
-        })?;
+        let bytes =
+            kb_core::fsutil::read_regular(&f.path).map_err(|e| kb_core::walk::WalkError {
+                path: f.path.clone(),
+                kind: kb_core::walk::WalkErrorKind::Io(e),
+            })?;
         if let Ok(text) = String::from_utf8(bytes) {
             out.extend(scan_source(&text, &f.path));
         }

@@ -61,10 +61,11 @@ pub struct Probe {
     pub free_threaded: bool,
 }
 
-/// A clean environment for the loader: temporary HOME and caches, the Hub
-/// offline, no bytecode written into the build.
+/// A clean environment for the loader: an isolated Python (the one way
+/// Python is started, [`kb_core::pyenv::python_command`]), temporary HOME and
+/// caches, the Hub offline, no bytecode written into the build.
 fn python_command(python: &Path, home: &Path) -> Command {
-    let mut c = Command::new(python);
+    let mut c = kb_core::pyenv::python_command(python);
     c.env("HOME", home)
         .env("XDG_CACHE_HOME", home.join(".cache"))
         .env("HF_HOME", home.join(".cache/huggingface"))
@@ -126,7 +127,7 @@ fn run_limited(mut c: Command, limit: Duration) -> Result<(String, String, bool)
 
 /// The JSON a script wrote to its answer file, if any.
 fn read_answer(path: &Path) -> Option<serde_json::Value> {
-    let bytes = std::fs::read(path).ok()?;
+    let bytes = kb_core::fsutil::read_regular(path).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 
@@ -349,7 +350,8 @@ pub fn synthesize_second_build(variant: &Path, dest: &Path) -> Result<(String, S
         }
         let name = f.rel.rsplit('/').next().unwrap_or(&f.rel).to_string();
         let top = !f.rel.contains('/');
-        let bytes = std::fs::read(&f.path).map_err(|e| format!("{}: {e}", f.path.display()))?;
+        let bytes = kb_core::fsutil::read_regular(&f.path)
+            .map_err(|e| format!("{}: {e}", f.path.display()))?;
         let out = if top && name == "metadata.json" {
             meta.to_json().into_bytes()
         } else if top && name == "_ops.py" {
@@ -380,6 +382,7 @@ pub fn synthesize_second_build(variant: &Path, dest: &Path) -> Result<(String, S
 
 /// A one-variant repository for the loader: `<repo>/build/<name>` -> variant.
 fn stage(variant: &Path, repo: &Path) -> Result<PathBuf, String> {
+    kb_core::walk::files(variant, kb_core::walk::Rule::Variant).map_err(|e| e.to_string())?;
     let name = variant.file_name().ok_or("variant has no name")?;
     let build = repo.join("build");
     std::fs::create_dir_all(&build).map_err(|e| e.to_string())?;
@@ -405,7 +408,7 @@ pub fn python_files_mentioning(variant: &Path, id: &str) -> Vec<String> {
     files
         .into_iter()
         .filter(|f| f.rel.ends_with(".py") && f.rel != "_ops.py")
-        .filter(|f| std::fs::read_to_string(&f.path).is_ok_and(|t| t.contains(id)))
+        .filter(|f| kb_core::fsutil::read_regular_to_string(&f.path).is_ok_and(|t| t.contains(id)))
         .map(|f| f.rel)
         .collect()
 }
@@ -477,6 +480,13 @@ pub fn verify_variant(
         unique: None,
         log: None,
     };
+    // The loader gets only variants the one walk accepts: no link out of the
+    // variant, no special file.
+    if let Err(e) = kb_core::walk::files(variant, kb_core::walk::Rule::Variant) {
+        r.status = Status::Failed;
+        r.reason = Some(e.to_string());
+        return r;
+    }
     let vname = match VariantName::parse(&name) {
         Ok(v) => v,
         Err(e) => {
@@ -495,7 +505,10 @@ pub fn verify_variant(
     };
     let Some(id) = r.id.clone() else {
         r.status = Status::Failed;
-        r.reason = Some("metadata.json has no readable `id`".into());
+        r.reason = Some(match Metadata::read(variant) {
+            Err(e) => e.to_string(),
+            Ok(_) => "metadata.json has no `id`".into(),
+        });
         return r;
     };
     let tmp = match tempfile::Builder::new().prefix("kb-verify-").tempdir() {
@@ -810,6 +823,10 @@ pub struct VerifyReport {
 pub fn run(dir: &Path, options: &VerifyOptions) -> Result<VerifyReport, kb_core::Error> {
     let target = resolve_target(dir, false)?;
     let base = report_base(dir, &target);
+    // Links out of a variant and special files are refused before any Python runs.
+    for v in target.variants() {
+        kb_core::walk::files(&v, kb_core::walk::Rule::Variant).map_err(crate::InputError::from)?;
+    }
     let home = tempfile::Builder::new()
         .prefix("kb-verify-home-")
         .tempdir()

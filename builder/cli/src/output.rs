@@ -8,7 +8,14 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kb_core::progress::{Progress, Task};
+use kb_core::text::{escape_controls, Style};
 use kb_core::{Report, Status};
+
+/// Text for the terminal: control characters (ANSI escapes in file names,
+/// carriage returns, bidi overrides) are escaped, never sent raw.
+fn safe(s: &str) -> std::borrow::Cow<'_, str> {
+    escape_controls(s, Style::Text)
+}
 
 /// How results are printed (`--json`, `-q`).
 #[derive(Debug, Clone, Copy)]
@@ -29,13 +36,13 @@ impl Printer {
                 serde_json::to_string_pretty(&v)
             }
             .expect("JSON serializes");
-            let _ = writeln!(out, "{text}");
+            let _ = writeln!(out, "{}", escape_controls(&text, Style::Json));
         } else {
-            let _ = out.write_all(report.text().as_bytes());
+            let _ = out.write_all(safe(&report.text()).as_bytes());
             let _ = out.flush();
             if !self.quiet {
                 for n in report.notes() {
-                    eprintln!("{n}");
+                    eprintln!("{}", safe(&n));
                 }
             }
         }
@@ -44,13 +51,13 @@ impl Printer {
 
     /// A warning (shown even with `-q`).
     pub fn warn(&self, message: &str) {
-        eprintln!("{message}");
+        eprintln!("{}", safe(message));
     }
 
     /// A progress line (hidden by `-q`).
     pub fn note(&self, message: &str) {
         if !self.quiet {
-            eprintln!("{message}");
+            eprintln!("{}", safe(message));
         }
     }
 }
@@ -65,9 +72,9 @@ pub fn fail(e: &anyhow::Error) -> ExitCode {
     let config = matches!(core, Some(kb_core::Error::Config(_)))
         || e.downcast_ref::<kb_core::config::ConfigErrors>().is_some();
     if config {
-        eprintln!("{e}");
+        eprintln!("{}", safe(&e.to_string()));
     } else {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", safe(&format!("{e:#}")));
     }
     ExitCode::from(if input { 2 } else { 1 })
 }
@@ -113,22 +120,24 @@ impl Reporter {
 impl Progress for Reporter {
     fn note(&self, message: &str) {
         if !self.quiet {
-            self.line(message);
+            self.line(&safe(message));
         }
     }
 
     fn warn(&self, message: &str) {
-        self.line(message);
+        self.line(&safe(message));
     }
 
     fn task(&self, name: &str) -> Box<dyn Task + '_> {
         let pb = self.bars.add(ProgressBar::new_spinner());
         pb.set_style(self.style.clone());
-        pb.set_prefix(name.to_string());
+        pb.set_prefix(safe(name).into_owned());
         pb.enable_steady_tick(Duration::from_millis(120));
         Box::new(Spinner(pb))
     }
 
+    /// Streamed build-tool output is passed through as is (compilers may
+    /// colour their diagnostics).
     fn log(&self, line: &str) {
         self.line(line);
     }
@@ -138,10 +147,10 @@ struct Spinner(ProgressBar);
 
 impl Task for Spinner {
     fn set_message(&self, message: &str) {
-        self.0.set_message(message.to_string());
+        self.0.set_message(safe(message).into_owned());
     }
 
     fn finish(&self, message: &str) {
-        self.0.finish_with_message(message.to_string());
+        self.0.finish_with_message(safe(message).into_owned());
     }
 }

@@ -51,7 +51,7 @@ pub fn hash_file(path: &Path, algorithm: Algorithm) -> Result<String, WalkError>
         path: path.to_path_buf(),
         kind: WalkErrorKind::Io(e),
     };
-    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mut f = crate::fsutil::open_regular(path).map_err(io)?;
     let mut buf = vec![0u8; 1 << 16];
     macro_rules! run {
         ($h:expr) => {{

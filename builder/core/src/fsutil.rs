@@ -42,23 +42,73 @@ pub fn special_kind(meta: &std::fs::Metadata) -> Option<&'static str> {
     None
 }
 
-/// Read a regular file; refuse special files without opening them (reading
-/// a FIFO would block forever).
-pub fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
-    let meta = std::fs::metadata(path)?;
+/// Check, without opening it, that `path` is a regular file or a link to one.
+/// The error says what it is instead: a dangling link, a directory, a FIFO, a
+/// socket or a device.
+pub fn check_regular(path: &Path) -> std::io::Result<std::fs::Metadata> {
+    use std::io::{Error, ErrorKind};
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == ErrorKind::NotFound && std::fs::symlink_metadata(path).is_ok() => {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                "is a dangling symbolic link (its target does not exist)",
+            ));
+        }
+        Err(e) => return Err(e),
+    };
     if let Some(kind) = special_kind(&meta) {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
             format!("is {kind}, not a regular file"),
         ));
     }
     if meta.is_dir() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
             "is a directory, not a file",
         ));
     }
-    std::fs::read(path)
+    Ok(meta)
+}
+
+/// Open a regular file for reading, never blocking on a special file: the
+/// type is checked before opening (opening a device can have effects), and
+/// again on the open descriptor, which is opened non-blocking so a file
+/// swapped for a FIFO in between cannot hang.
+pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    check_regular(path)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let f = options.open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "is not a regular file (it changed while being opened)",
+        ));
+    }
+    Ok(f)
+}
+
+/// Read a regular file; refuse special files without opening them (reading
+/// a FIFO would block forever).
+pub fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut f = open_regular(path)?;
+    let mut out = Vec::new();
+    f.read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// [`read_regular`] as UTF-8 text.
+pub fn read_regular_to_string(path: &Path) -> std::io::Result<String> {
+    String::from_utf8(read_regular(path)?)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "is not valid UTF-8"))
 }
 
 /// Display `path` relative to `base` when it is inside it.

@@ -20,6 +20,7 @@ pub mod project;
 pub mod pyenv;
 pub mod python;
 pub mod report;
+pub mod text;
 pub mod variant;
 pub mod walk;
 

@@ -581,6 +581,22 @@ impl<'a> Visitor<'a> for Literals {
     }
 }
 
+/// The value of every string literal in a module (f-strings with `{}` for
+/// each interpolation), in source order. Used to check that values reach
+/// generated Python byte for byte.
+pub fn string_literals(src: &str) -> Result<Vec<String>, SyntaxError> {
+    let src = strip_bom(src);
+    let parsed = parse(src);
+    if let Some(e) = syntax_error(src, &parsed) {
+        return Err(e);
+    }
+    let mut lits = Literals(Vec::new());
+    for s in &parsed.syntax().body {
+        lits.visit_stmt(s);
+    }
+    Ok(lits.0)
+}
+
 /// Read `_ops.py`.
 pub fn ops_module(src: &str) -> Result<OpsModule, SyntaxError> {
     let src = strip_bom(src);
@@ -626,6 +642,16 @@ mod tests {
 
     fn v(names: &[&str]) -> Option<Vec<String>> {
         Some(names.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn string_literal_values() {
+        let src = "A = \"x\\\"y\"\nB = [r'\\n', f\"p{q}s\"]\ndef f():\n    return \"\\u00e9\"\n";
+        assert_eq!(
+            string_literals(src).unwrap(),
+            ["x\"y", "\\n", "p{}s", "\u{e9}"]
+        );
+        assert!(string_literals("A = (\n").is_err());
     }
 
     #[test]

@@ -9,10 +9,10 @@
 //! links to directories are not descended into (so a link loop such as
 //! `a -> .` is never entered).
 //!
-//! Stricter than the loader, it never reads through a link that leaves the
-//! walked directory, refuses special files (FIFO, socket, device) without
-//! opening them, and refuses dangling links and names that are not UTF-8,
-//! each with an error that names the path.
+//! Stricter than the loader, it refuses any link (to a file or a directory)
+//! that leaves the walked directory, special files (FIFO, socket, device)
+//! without opening them, dangling links and names that are not UTF-8, each
+//! with an error that names the path.
 
 use std::path::{Path, PathBuf};
 
@@ -52,7 +52,7 @@ pub enum WalkErrorKind {
     NonUtf8,
     #[error("dangling symbolic link ({0}); remove it or fix its target")]
     Dangling(std::io::Error),
-    #[error("symbolic link to {} outside the directory; a build must not refer to files outside itself: copy the file in instead", .0.display())]
+    #[error("symbolic link to {} outside the directory; a build must not refer to anything outside itself: copy what it points to into the build instead", .0.display())]
     Outside(PathBuf),
     #[error("is {0}; only regular files, directories and links to them belong in a build")]
     Special(&'static str),
@@ -114,15 +114,17 @@ pub fn files(root: &Path, rule: Rule) -> Result<Vec<WalkFile>, WalkError> {
         if ft.is_symlink() {
             let target = std::fs::metadata(path)
                 .map_err(|e| WalkError::new(path, WalkErrorKind::Dangling(e)))?;
-            if target.is_dir() {
-                // The loader does not descend into linked directories.
-                continue;
-            }
             let resolved = path
                 .canonicalize()
                 .map_err(|e| WalkError::new(path, WalkErrorKind::Dangling(e)))?;
             if !resolved.starts_with(&canonical_root) {
+                // Files or directories: nothing outside the tree is read or published.
                 return Err(WalkError::new(path, WalkErrorKind::Outside(resolved)));
+            }
+            if target.is_dir() {
+                // The loader does not descend into linked directories (so a loop
+                // such as `a -> .` is never entered).
+                continue;
             }
             if let Some(kind) = crate::fsutil::special_kind(&target) {
                 return Err(WalkError::new(path, WalkErrorKind::Special(kind)));
@@ -209,11 +211,21 @@ mod tests {
         write(&v.join("a.py"), "a");
         write(&d.path().join("outside.txt"), "o");
         symlink("a.py", v.join("link.py")).unwrap();
-        symlink("/", v.join("root")).unwrap();
         symlink(".", v.join("loop")).unwrap();
-        // Links to directories are not descended into, so neither `/` nor
-        // the loop is walked.
+        std::fs::create_dir(v.join("sub")).unwrap();
+        symlink("..", v.join("sub/up")).unwrap();
+        // Links to directories inside are not descended into, so the loops
+        // are not walked.
         assert_eq!(rels(&v, Rule::Variant), ["a.py", "link.py"]);
+
+        // A link to a directory outside (`/`, `..` of the root) is refused.
+        for (name, target) in [("root", "/"), ("up", "..")] {
+            symlink(target, v.join(name)).unwrap();
+            let e = files(&v, Rule::Variant).unwrap_err();
+            assert!(matches!(e.kind, WalkErrorKind::Outside(_)), "{e}");
+            assert!(e.to_string().contains(name), "{e}");
+            std::fs::remove_file(v.join(name)).unwrap();
+        }
 
         symlink("../outside.txt", v.join("out.txt")).unwrap();
         let e = files(&v, Rule::Variant).unwrap_err();

@@ -12,7 +12,7 @@
 //! - `POST /api/{kind}s/{repo}/commit/{rev}`: one atomic commit (NDJSON: header, `file`,
 //!   `lfsFile`, `deletedFile` lines), `parentCommit` guarding against concurrent changes
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine;
 use kb_core::{bail, err, Result};
@@ -44,6 +44,9 @@ pub fn url_prefix(t: RepoType) -> &'static str {
         RepoType::Model => "",
     }
 }
+
+/// The most pages a tree listing may have (the Hub lists up to 1000 files a page).
+pub const MAX_PAGES: usize = 10_000;
 
 pub struct Hub<'p> {
     pub http: Http<'p>,
@@ -217,10 +220,22 @@ impl Hub<'_> {
         }
         let own = origin(&self.endpoint);
         let mut out = BTreeMap::new();
+        // Pagination ends: a page URL is never fetched twice (self links, cycles), every page
+        // but the last must list something new, and there are at most MAX_PAGES pages.
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        let mut listed: BTreeSet<String> = BTreeSet::new();
         for page in 0.. {
-            if page > 100_000 {
-                bail!("{what}: the listing does not end (more than 100000 pages)");
+            if page >= MAX_PAGES {
+                bail!("{what}: the listing does not end (more than {MAX_PAGES} pages)");
             }
+            if !seen.insert(url.clone()) {
+                bail!(
+                    "{what}: the Hub's next page points back to a page already read ({}); \
+                     the listing would never end",
+                    describe_url(&url)
+                );
+            }
+            let mut new_entries = 0usize;
             let resp = self
                 .http
                 .send(&Request::new("GET", url.clone(), what.clone()))?;
@@ -230,6 +245,11 @@ impl Hub<'_> {
                 bail!("{what}: expected a JSON list of files");
             };
             for it in items {
+                if let Some(p) = it.get("path").and_then(|p| p.as_str()) {
+                    if listed.insert(p.to_string()) {
+                        new_entries += 1;
+                    }
+                }
                 if it.get("type").and_then(|t| t.as_str()) != Some("file") {
                     continue;
                 }
@@ -255,7 +275,11 @@ impl Hub<'_> {
                     },
                 );
             }
-            match resp.header("link").and_then(next_link) {
+            let next = resp.header("link").and_then(next_link);
+            if next.is_some() && new_entries == 0 {
+                bail!("{what}: a page listed nothing new but points to another page");
+            }
+            match next {
                 // Follow pagination only on the Hub itself: the token goes there.
                 Some(next) if origin(&next) == own => url = next,
                 Some(next) => bail!(
@@ -477,7 +501,7 @@ impl Hub<'_> {
                     );
                 }
                 let mut etags = Vec::new();
-                let mut f = std::fs::File::open(&file.local)?;
+                let mut f = kb_core::fsutil::open_regular(&file.local)?;
                 for (i, url) in parts.iter().enumerate() {
                     use std::io::{Read, Seek, SeekFrom};
                     let start = i as u64 * chunk_size;
@@ -564,8 +588,8 @@ impl Hub<'_> {
 
 /// Commit line adding a regular file inline.
 pub fn inline_line(f: &LocalFile) -> Result<Value> {
-    let bytes =
-        std::fs::read(&f.local).map_err(|e| err!("{}: cannot read: {e}", f.local.display()))?;
+    let bytes = kb_core::fsutil::read_regular(&f.local)
+        .map_err(|e| err!("{}: cannot read: {e}", f.local.display()))?;
     use sha2::Digest;
     if bytes.len() as u64 != f.size || super::local::hex(&sha2::Sha256::digest(&bytes)) != f.sha256
     {

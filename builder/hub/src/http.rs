@@ -19,7 +19,8 @@ pub struct Tuning {
     /// Upper bound of one backoff delay (30 s; a `Retry-After` is honoured up to 60 s).
     pub max_backoff: Duration,
     /// Connect/stall/response timeout (`KERNEL_BUILDER_HUB_TIMEOUT`, seconds, default 60);
-    /// commits may take five times as long to be answered.
+    /// commits may take five times as long to be answered. Each request also has a
+    /// deadline that covers its whole exchange, body included ([`Tuning::deadline`]).
     pub timeout: Duration,
     /// Files per commit (`KERNEL_BUILDER_HUB_BATCH_FILES`, default 1000).
     pub batch_files: usize,
@@ -77,6 +78,19 @@ impl Tuning {
         Ok(t)
     }
 
+    /// The most one request (one attempt) may take from connecting to the last byte of the
+    /// answer, so that a server trickling its answer cannot hold the upload forever: a
+    /// multiple of the timeout, plus the time to send `body_len` bytes at [`MIN_RATE`].
+    pub fn deadline(&self, profile: Profile, body_len: u64) -> Duration {
+        let steps = match profile {
+            Profile::Api => 3,
+            Profile::Commit => 10,
+            Profile::Transfer => 5,
+        };
+        self.timeout.saturating_mul(steps)
+            + Duration::from_secs_f64(body_len as f64 / MIN_RATE as f64)
+    }
+
     /// Delay before retry number `retry` (1-based).
     pub fn delay(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
         let exp = self
@@ -97,7 +111,7 @@ pub enum Profile {
     Api,
     /// Commit requests, which the Hub may take a while to answer.
     Commit,
-    /// Large-file transfers: no total limit, only stalls.
+    /// Large-file transfers: a deadline that grows with the body size.
     Transfer,
 }
 
@@ -264,6 +278,9 @@ impl std::fmt::Debug for Http<'_> {
 
 const BODY_LIMIT: u64 = 512 << 20;
 
+/// The slowest transfer rate (bytes per second) a request deadline allows for its body.
+pub const MIN_RATE: u64 = 64 << 10;
+
 impl<'p> Http<'p> {
     pub fn new(
         endpoint: &str,
@@ -351,7 +368,7 @@ impl<'p> Http<'p> {
                     )
                 }
                 Err(e) => {
-                    let msg = self.redact(&transport_message(&e, self.tuning.timeout));
+                    let msg = self.redact(&transport_message(&e, &self.tuning, req.profile));
                     if attempt >= max {
                         bail!(
                             "{}: {msg}; gave up after {attempt} attempt{} \
@@ -404,13 +421,35 @@ impl<'p> Http<'p> {
                 b = b.header("authorization", format!("Bearer {}", t.expose()));
             }
         }
+        let deadline = |len: u64| Some(self.tuning.deadline(req.profile, len));
         let mut resp = match (owned, &req.body) {
-            (Some(bytes), _) => agent.run(b.body(bytes)?)?,
-            (None, Body::Empty) => agent.run(b.body(())?)?,
-            (None, Body::Bytes(bytes)) => agent.run(b.body(*bytes)?)?,
+            (Some(bytes), _) => agent.run(
+                agent
+                    .configure_request(b.body(bytes)?)
+                    .timeout_global(deadline(bytes.len() as u64))
+                    .build(),
+            )?,
+            (None, Body::Empty) => agent.run(
+                agent
+                    .configure_request(b.body(())?)
+                    .timeout_global(deadline(0))
+                    .build(),
+            )?,
+            (None, Body::Bytes(bytes)) => agent.run(
+                agent
+                    .configure_request(b.body(*bytes)?)
+                    .timeout_global(deadline(bytes.len() as u64))
+                    .build(),
+            )?,
             (None, Body::File(path)) => {
-                let f = std::fs::File::open(path)?;
-                agent.run(b.body(f)?)?
+                let f = kb_core::fsutil::open_regular(path)?;
+                let len = f.metadata()?.len();
+                agent.run(
+                    agent
+                        .configure_request(b.body(f)?)
+                        .timeout_global(deadline(len))
+                        .build(),
+                )?
             }
         };
         let status = resp.status().as_u16();
@@ -487,11 +526,13 @@ fn retryable_transport(e: &ureq::Error) -> bool {
     )
 }
 
-fn transport_message(e: &ureq::Error, timeout: Duration) -> String {
+fn transport_message(e: &ureq::Error, tuning: &Tuning, profile: Profile) -> String {
     match e {
         ureq::Error::Timeout(t) => format!(
-            "timed out ({t}; limit {:.1}s per step)",
-            timeout.as_secs_f64()
+            "timed out ({t}; limit {:.1}s per step, {:.1}s per request plus {} KiB/s of body)",
+            tuning.timeout.as_secs_f64(),
+            tuning.deadline(profile, 0).as_secs_f64(),
+            MIN_RATE >> 10
         ),
         ureq::Error::ConnectionFailed => "cannot connect".into(),
         ureq::Error::HostNotFound => "host not found".into(),

@@ -33,10 +33,12 @@ use token::{Secret, TokenSource};
 
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 
-/// Where progress lines go (the CLI's reporter; nowhere in tests).
+/// Where progress lines go (the CLI's reporter; nowhere in tests). Every line goes through
+/// [`token::redact`] first.
 #[derive(Clone, Copy)]
 pub struct Progress<'p> {
     sink: Option<&'p dyn kb_core::progress::Progress>,
+    token: Option<&'p Secret>,
 }
 
 impl std::fmt::Debug for Progress<'_> {
@@ -46,20 +48,27 @@ impl std::fmt::Debug for Progress<'_> {
 }
 
 impl<'p> Progress<'p> {
-    pub fn new(sink: &'p dyn kb_core::progress::Progress) -> Self {
-        Progress { sink: Some(sink) }
+    pub fn new(sink: &'p dyn kb_core::progress::Progress, token: Option<&'p Secret>) -> Self {
+        Progress {
+            sink: Some(sink),
+            token,
+        }
     }
 
     pub fn silent() -> Self {
-        Progress { sink: None }
+        Progress {
+            sink: None,
+            token: None,
+        }
     }
 
     pub fn line(&self, s: &str) {
         if let Some(p) = self.sink {
+            let s = token::redact(s, self.token);
             if let Some(w) = s.strip_prefix("warning: ") {
                 p.warn(&format!("warning: {w}"));
             } else {
-                p.note(s);
+                p.note(&s);
             }
         }
     }
@@ -186,8 +195,21 @@ pub fn upload_with(
     progress: &dyn kb_core::progress::Progress,
 ) -> Result<UploadSummary> {
     let tok = env.token.as_ref().map(|t| &t.0);
-    run(args, kernel_dir, env, Progress::new(progress))
-        .map_err(|e| kb_core::Error::Message(token::redact(&e.to_string(), tok)))
+    let redact = |s: &mut String| *s = token::redact(s, tok);
+    match run(args, kernel_dir, env, Progress::new(progress, tok)) {
+        Ok(mut summary) => {
+            // URLs and messages the server sent back are printed too.
+            redact(&mut summary.url);
+            for c in &mut summary.commits {
+                c.url.iter_mut().for_each(redact);
+                c.oid.iter_mut().for_each(redact);
+            }
+            summary.pull_requests.iter_mut().for_each(redact);
+            summary.warnings.iter_mut().for_each(redact);
+            Ok(summary)
+        }
+        Err(e) => Err(kb_core::Error::Message(token::redact(&e.to_string(), tok))),
+    }
 }
 
 /// The text: one line with the URL (or the pull requests).
@@ -690,8 +712,25 @@ fn publish(
     build: &LocalBuild,
     tally: &mut Tally,
 ) -> Result<BTreeMap<String, sync::RemoteFile>> {
+    for f in files {
+        sync::components(&f.repo_path)
+            .map_err(|why| err!("`{}` {why}; it cannot be a path on the Hub", f.repo_path))?;
+    }
     let remote = hub.tree(rev, recursive)?;
     let d = sync::diff(files, &remote, owned);
+    if !d.unsafe_remote.is_empty() {
+        let list: Vec<String> = d
+            .unsafe_remote
+            .iter()
+            .map(|(p, why)| format!("`{}` {why}", p.escape_debug()))
+            .collect();
+        bail!(
+            "the Hub lists paths on `{rev}` that are not plain repository paths:\n  {}\n\
+             refusing to upload or delete anything there (nothing was changed); \
+             check HF_ENDPOINT, or remove those files on the Hub",
+            list.join("\n  ")
+        );
+    }
     let mut unchanged = d.unchanged.len();
     let mut ops: Vec<Op> = Vec::new();
     if !d.changed.is_empty() {
@@ -745,6 +784,14 @@ fn publish(
 
     let batches = sync::batches(&ops, files, limits);
     let n = batches.len();
+    // Large files first, all of them: a commit only references objects already stored,
+    // so a failed transfer leaves the branch untouched.
+    upload_large_files(hub, progress, rev, &ops, files, tally).map_err(|e| {
+        err!(
+            "{e}\nNo commit was made, so `{rev}` is unchanged; run the same command again \
+             (large files already stored are not sent again)"
+        )
+    })?;
     let mut parent = head;
     let mut target = rev.to_string();
     let mut create_pr = args.create_pr;
@@ -752,7 +799,6 @@ fn publish(
     for (k, batch) in batches.iter().enumerate() {
         let res = commit_batch(
             hub,
-            progress,
             rev,
             &target,
             parent.as_deref(),
@@ -780,8 +826,9 @@ fn publish(
                     format!("Landed before the failure: {}", landed.join("; "))
                 };
                 bail!(
-                    "{e:#}\n{landed_msg}. Not applied: commit{} {} of {n} ({}). Every commit is atomic, \
-                     so nothing was half-applied; run the same command again to upload the rest \
+                    "{e:#}\n{landed_msg}. Not applied: commit{} {} of {n} ({}). Each variant travels \
+                     in one atomic commit, so every variant on `{target}` is either entirely old or \
+                     entirely new; run the same command again to upload the rest \
                      (files already on the Hub are skipped)",
                     if n - k == 1 { "" } else { "s" },
                     if n - k == 1 { format!("{}", k + 1) } else { format!("{}-{n}", k + 1) },
@@ -853,26 +900,18 @@ fn units_of(batch: &[Op], files: &[LocalFile]) -> Vec<String> {
         .collect()
 }
 
-/// Upload the batch's large files, then create its commit. Returns the commit and whether it
-/// was recovered (the Hub applied it but its answer was lost, and a retry was then refused).
-#[allow(clippy::too_many_arguments)]
-fn commit_batch(
+/// Store the large files of `ops` (one storage object per distinct content) before any
+/// commit refers to them.
+fn upload_large_files(
     hub: &Hub,
     progress: Progress,
     branch: &str,
-    target: &str,
-    parent: Option<&str>,
-    batch: &[Op],
+    ops: &[Op],
     files: &[LocalFile],
-    k: usize,
-    n: usize,
-    create_pr: bool,
-    build: &LocalBuild,
     tally: &mut Tally,
-) -> Result<(CommitResult, bool)> {
-    // Large files first: one storage object per distinct content.
+) -> Result<()> {
     let mut objects: BTreeMap<String, usize> = BTreeMap::new();
-    for op in batch {
+    for op in ops {
         if let Op::Add {
             index,
             mode: Mode::Lfs,
@@ -906,6 +945,26 @@ fn commit_batch(
             tally.lfs_uploaded += 1;
         }
     }
+    Ok(())
+}
+
+/// Create the commit of one batch (its large files are already stored). Returns the commit
+/// and whether it was recovered (the Hub applied it but its answer was lost, and a retry was
+/// then refused).
+#[allow(clippy::too_many_arguments)]
+fn commit_batch(
+    hub: &Hub,
+    branch: &str,
+    target: &str,
+    parent: Option<&str>,
+    batch: &[Op],
+    files: &[LocalFile],
+    k: usize,
+    n: usize,
+    create_pr: bool,
+    build: &LocalBuild,
+    tally: &mut Tally,
+) -> Result<(CommitResult, bool)> {
     let mut lines: Vec<Value> = Vec::with_capacity(batch.len());
     let mut inline_bytes = 0u64;
     for op in batch {

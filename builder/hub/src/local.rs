@@ -1,7 +1,6 @@
 //! The local side of an upload: build variants, their metadata, the files to send and their hashes.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -33,8 +32,8 @@ pub struct LocalFile {
 impl LocalFile {
     /// Read and hash `local` once.
     pub fn hash(repo_path: String, local: &Path) -> Result<LocalFile> {
-        let mut f =
-            File::open(local).with_context(|| format!("{}: cannot open", local.display()))?;
+        let mut f = kb_core::fsutil::open_regular(local)
+            .with_context(|| format!("{}: cannot open", local.display()))?;
         let size = f
             .metadata()
             .with_context(|| format!("{}: cannot stat", local.display()))?
@@ -174,8 +173,17 @@ pub struct LocalBuild {
     pub benchmarks: Option<PathBuf>,
 }
 
-fn is_variant_dir(p: &Path) -> bool {
-    p.is_dir() && p.join("metadata.json").is_file()
+/// A directory with a `metadata.json` is a variant; one whose `metadata.json`
+/// is not a regular file (a FIFO, a directory, a dangling link) is refused
+/// rather than passed over.
+fn is_variant_dir(p: &Path) -> Result<bool> {
+    let meta = p.join("metadata.json");
+    if !p.is_dir() || std::fs::symlink_metadata(&meta).is_err() {
+        return Ok(false);
+    }
+    kb_core::fsutil::check_regular(&meta)
+        .with_context(|| format!("{}: cannot read", meta.display()))?;
+    Ok(true)
 }
 
 /// Find the variants: `result/` (a Nix output link), then `build/`, then the directory itself.
@@ -204,7 +212,7 @@ pub fn discover(kernel_dir: &Path) -> Result<LocalBuild> {
             let Some(name) = e.file_name().to_str().map(str::to_string) else {
                 continue;
             };
-            if name.starts_with('.') || !is_variant_dir(&path) {
+            if name.starts_with('.') || !is_variant_dir(&path)? {
                 continue;
             }
             dirs.push((name, path));

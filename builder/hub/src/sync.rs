@@ -32,10 +32,40 @@ pub struct Diff {
     pub unchanged: Vec<usize>,
     /// Remote files under one of the owned prefixes that the upload no longer contains.
     pub stale: Vec<String>,
+    /// Remote paths that are not plain repository paths (`..`, `.`, empty components,
+    /// backslashes, control characters), with the reason. An upload refuses to touch a
+    /// tree that lists any.
+    pub unsafe_remote: Vec<(String, String)>,
 }
 
-/// Compare `local` with `remote`. Only remote files whose path starts with one of
-/// `owned_prefixes` (each ending in `/`) may be reported stale.
+/// Split a repository path into its components, refusing anything but plain names:
+/// no empty, `.` or `..` component, no leading or trailing `/`, no backslash, no
+/// control character. Paths are compared by these components, never by text prefix.
+pub fn components(path: &str) -> Result<Vec<&str>, String> {
+    if path.is_empty() {
+        return Err("empty path".into());
+    }
+    let mut out = Vec::new();
+    for seg in path.split('/') {
+        let why = match seg {
+            "" => Some("an empty component (`//`, or a leading or trailing `/`)"),
+            "." => Some("a `.` component"),
+            ".." => Some("a `..` component"),
+            s if s.contains('\\') => Some("a backslash"),
+            s if s.chars().any(char::is_control) => Some("a control character"),
+            _ => None,
+        };
+        if let Some(why) = why {
+            return Err(format!("has {why}"));
+        }
+        out.push(seg);
+    }
+    Ok(out)
+}
+
+/// Compare `local` with `remote`. Only remote files inside one of `owned_prefixes`
+/// (directories such as `build/<variant>/`, compared component by component) may be
+/// reported stale.
 pub fn diff(
     local: &[LocalFile],
     remote: &BTreeMap<String, RemoteFile>,
@@ -49,11 +79,22 @@ pub fn diff(
             _ => d.changed.push(i),
         }
     }
+    let owned: Vec<Vec<&str>> = owned_prefixes
+        .iter()
+        .filter_map(|p| components(p.trim_end_matches('/')).ok())
+        .collect();
     for path in remote.keys() {
-        let owned = owned_prefixes
+        let parts = match components(path) {
+            Ok(p) => p,
+            Err(why) => {
+                d.unsafe_remote.push((path.clone(), why));
+                continue;
+            }
+        };
+        let is_owned = owned
             .iter()
-            .any(|p| p.ends_with('/') && path.starts_with(p.as_str()));
-        if owned && !local_paths.contains(path.as_str()) {
+            .any(|o| parts.len() > o.len() && parts[..o.len()] == o[..]);
+        if is_owned && !local_paths.contains(path.as_str()) {
             d.stale.push(path.clone());
         }
     }
@@ -103,9 +144,10 @@ pub fn unit_of(path: &str) -> &str {
     path
 }
 
-/// Cut operations into commits. Operations are grouped by unit (a variant, `benchmarks/`) and a
-/// unit is only split across commits when it alone exceeds the limits, so a failure between
-/// commits leaves every other variant either entirely old or entirely new.
+/// Cut operations into commits. Operations are grouped by unit (a variant, `benchmarks/`),
+/// and a unit is never split: whole units are packed into a commit up to the limits, and a
+/// unit larger than the limits gets a commit of its own. So whatever happens between
+/// commits, every variant on the branch is either entirely old or entirely new.
 pub fn batches(ops: &[Op], local: &[LocalFile], limits: BatchLimits) -> Vec<Vec<Op>> {
     let max_files = limits.max_files.max(1);
     let path_of = |op: &Op| -> String {
@@ -135,26 +177,17 @@ pub fn batches(ops: &[Op], local: &[LocalFile], limits: BatchLimits) -> Vec<Vec<
     let mut out: Vec<Vec<Op>> = Vec::new();
     let mut cur: Vec<Op> = Vec::new();
     let mut cur_bytes = 0u64;
-    let fits = |n: usize, b: u64, add_n: usize, add_b: u64| {
-        n + add_n <= max_files && (b + add_b <= limits.max_inline_bytes || n == 0)
-    };
     for (_, mut items) in units {
         items.sort_by(|a, b| a.0.cmp(&b.0));
         let unit_n = items.len();
         let unit_b: u64 = items.iter().map(|(_, o)| inline_bytes(o)).sum();
-        if !fits(cur.len(), cur_bytes, unit_n, unit_b) && !cur.is_empty() {
+        let fits = cur.len() + unit_n <= max_files && cur_bytes + unit_b <= limits.max_inline_bytes;
+        if !fits && !cur.is_empty() {
             out.push(std::mem::take(&mut cur));
             cur_bytes = 0;
         }
-        for (_, op) in items {
-            let b = inline_bytes(&op);
-            if !fits(cur.len(), cur_bytes, 1, b) {
-                out.push(std::mem::take(&mut cur));
-                cur_bytes = 0;
-            }
-            cur_bytes += b;
-            cur.push(op);
-        }
+        cur_bytes += unit_b;
+        cur.extend(items.into_iter().map(|(_, op)| op));
     }
     if !cur.is_empty() {
         out.push(cur);
@@ -218,6 +251,56 @@ mod tests {
         assert_eq!(d.unchanged, [0, 1]);
         assert_eq!(d.changed, [2, 3]);
         assert_eq!(d.stale, ["benchmarks/old.py", "build/a/old.py"]);
+        assert!(d.unsafe_remote.is_empty());
+    }
+
+    /// A remote path that textually starts with an owned prefix but leaves it through `..`
+    /// (or any other non-plain component) is never stale: it is reported as unsafe.
+    #[test]
+    fn paths_are_compared_by_component() {
+        let local = vec![lf("build/a/x.py", 1, "s", "g")];
+        let remote: BTreeMap<_, _> = [
+            rf("build/a/../../README.md", "g", None),
+            rf("build/a/./y.py", "g", None),
+            rf("build/a//y.py", "g", None),
+            rf("build/a/y\\..\\z", "g", None),
+            rf("build/a/sub/old.py", "g", None),
+            rf("build/a", "g", None),
+        ]
+        .into_iter()
+        .collect();
+        let d = diff(&local, &remote, &["build/a/".to_string()]);
+        assert_eq!(d.stale, ["build/a/sub/old.py"]);
+        let bad: Vec<&str> = d.unsafe_remote.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            bad,
+            [
+                "build/a/../../README.md",
+                "build/a/./y.py",
+                "build/a//y.py",
+                "build/a/y\\..\\z"
+            ]
+        );
+        assert!(
+            d.unsafe_remote[0].1.contains("`..`"),
+            "{:?}",
+            d.unsafe_remote
+        );
+        for ok in ["a", "build/v/x.py", "build/v/.hidden", "build/v/...x"] {
+            components(ok).unwrap();
+        }
+        for bad in [
+            "",
+            "/a",
+            "a/",
+            "a//b",
+            "./a",
+            "a/..",
+            "a\\b",
+            "a/\u{1b}[31m",
+        ] {
+            assert!(components(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -256,7 +339,7 @@ mod tests {
             path: "build/a/0".into()
         }));
         assert_eq!(b[1].len(), 3);
-        // A unit larger than the limit is split.
+        // A unit larger than the limits is never split: it gets a commit of its own.
         let b = batches(
             &ops,
             &local,
@@ -265,8 +348,9 @@ mod tests {
                 max_inline_bytes: 1 << 20,
             },
         );
-        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), [2, 1, 2, 1]);
-        // Byte limit: inline bytes per commit stay under 10 (each file is 5).
+        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), [3, 3]);
+        // Byte limit (each file is 5 bytes): units are not packed together beyond it,
+        // and are not cut either.
         let b = batches(
             &ops,
             &local,
@@ -275,17 +359,27 @@ mod tests {
                 max_inline_bytes: 10,
             },
         );
+        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), [3, 3]);
         for batch in &b {
-            let bytes: u64 = batch
+            let units: BTreeSet<&str> = batch
                 .iter()
                 .map(|o| match o {
-                    Op::Add { index, .. } => local[*index].size,
-                    _ => 0,
+                    Op::Add { index, .. } => unit_of(&local[*index].repo_path),
+                    Op::Delete { path } => unit_of(path),
                 })
-                .sum();
-            assert!(bytes <= 10);
+                .collect();
+            assert_eq!(units.len(), 1, "one variant per commit here");
         }
-        assert_eq!(b.iter().map(Vec::len).sum::<usize>(), 6);
+        // Small units share a commit.
+        let b = batches(
+            &ops,
+            &local,
+            BatchLimits {
+                max_files: 100,
+                max_inline_bytes: 1 << 20,
+            },
+        );
+        assert_eq!(b.len(), 1);
     }
 
     #[test]

@@ -82,7 +82,7 @@ pub fn discover(var: &dyn Fn(&str) -> Option<String>) -> Option<(Secret, TokenSo
         files.push(home.join("token"));
     }
     for path in files {
-        if let Ok(text) = std::fs::read_to_string(&path) {
+        if let Ok(text) = kb_core::fsutil::read_regular_to_string(&path) {
             let t = text.trim();
             if !t.is_empty() {
                 return Some((Secret::new(t), TokenSource::File(path)));
@@ -92,18 +92,146 @@ pub fn discover(var: &dyn Fn(&str) -> Option<String>) -> Option<(Secret, TokenSo
     None
 }
 
-/// Remove secrets from a message: the known token, `Bearer <anything>` and anything that looks like
-/// a Hugging Face token (`hf_` followed by 20 or more letters/digits).
+/// Matches of a token substring at least this long are redacted (shorter tokens: the whole
+/// token).
+pub const MIN_SECRET_RUN: usize = 8;
+
+/// Remove secrets from a message. This is the one redaction every error and progress line
+/// of an upload goes through. It masks:
+/// - the token, and any run of at least [`MIN_SECRET_RUN`] characters of it,
+/// - the same inside percent-encoded (`hf%5F…`), `\uXXXX`- and `\xXX`-escaped text,
+/// - its base64 (standard and URL-safe) at every alignment, so the base64 of `user:token`
+///   (HTTP basic credentials) is caught as well as that of the token alone,
+/// - `Bearer <anything>`, and anything that looks like a Hugging Face token (`hf_` followed
+///   by 20 or more letters or digits).
 pub fn redact(message: &str, token: Option<&Secret>) -> String {
-    let mut out = message.to_string();
-    if let Some(t) = token {
-        if t.0.len() >= 4 {
-            out = out.replace(&t.0, "***");
-        }
-    }
+    let mut out = match token.filter(|t| t.0.len() >= 4) {
+        Some(t) => mask_runs(message, &secret_forms(&t.0), t.0.len().min(MIN_SECRET_RUN)),
+        None => message.to_string(),
+    };
     out = mask_after(&out, "Bearer ", 1);
     out = mask_after(&out, "bearer ", 1);
     mask_hf_tokens(&out)
+}
+
+/// The token as it may be echoed back: raw, and the parts of its base64 that depend only on
+/// the token (for each of the three alignments after an arbitrary prefix such as `user:`).
+fn secret_forms(token: &str) -> Vec<Vec<u8>> {
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    let t = token.as_bytes();
+    let mut forms = vec![t.to_vec()];
+    for engine in [STANDARD_NO_PAD, URL_SAFE_NO_PAD] {
+        for k in 0..3usize {
+            let mut data = vec![0u8; k];
+            data.extend_from_slice(t);
+            let enc = engine.encode(&data);
+            // Characters whose 6 bits all come from the token.
+            let first = (8 * k).div_ceil(6);
+            let last = (8 * (k + t.len())) / 6;
+            if last > first {
+                forms.push(enc.as_bytes()[first..last].to_vec());
+            }
+        }
+    }
+    forms.sort();
+    forms.dedup();
+    forms
+}
+
+/// `message` with escapes decoded (`%XX`, `\uXXXX` below 0x80, `\xXX`), and for each
+/// decoded byte the range of message bytes it came from.
+fn decoded_view(message: &str) -> (Vec<u8>, Vec<(usize, usize)>) {
+    let b = message.as_bytes();
+    let hex = |s: &[u8]| -> Option<u32> {
+        std::str::from_utf8(s)
+            .ok()
+            .and_then(|s| u32::from_str_radix(s, 16).ok())
+    };
+    let mut bytes = Vec::with_capacity(b.len());
+    let mut spans = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let (value, len) = match b[i] {
+            b'%' if i + 3 <= b.len() => (hex(&b[i + 1..i + 3]), 3),
+            b'\\' if i + 6 <= b.len() && b[i + 1] == b'u' => {
+                (hex(&b[i + 2..i + 6]).filter(|v| *v < 0x80), 6)
+            }
+            b'\\' if i + 4 <= b.len() && b[i + 1] == b'x' => (hex(&b[i + 2..i + 4]), 4),
+            _ => (None, 1),
+        };
+        match value {
+            Some(v) => {
+                bytes.push(v as u8);
+                spans.push((i, i + len));
+                i += len;
+            }
+            None => {
+                bytes.push(b[i]);
+                spans.push((i, i + 1));
+                i += 1;
+            }
+        }
+    }
+    (bytes, spans)
+}
+
+/// Mark in `mask` every byte of `hay` (mapped through `spans`) that lies in a common run of
+/// at least `min` bytes with one of `forms`.
+fn mark_runs(
+    hay: &[u8],
+    spans: &[(usize, usize)],
+    forms: &[Vec<u8>],
+    min: usize,
+    mask: &mut [bool],
+) {
+    for form in forms {
+        if form.len() < min {
+            continue;
+        }
+        // Longest common suffix of hay[..=i] and form[..=j], one row at a time.
+        let mut prev = vec![0usize; form.len() + 1];
+        let mut row = vec![0usize; form.len() + 1];
+        for (i, &h) in hay.iter().enumerate() {
+            for (j, &f) in form.iter().enumerate() {
+                row[j + 1] = if h == f { prev[j] + 1 } else { 0 };
+                let run = row[j + 1];
+                if run >= min {
+                    for &(a, b) in &spans[i + 1 - run..=i] {
+                        mask[a..b].iter_mut().for_each(|m| *m = true);
+                    }
+                }
+            }
+            std::mem::swap(&mut prev, &mut row);
+        }
+    }
+}
+
+/// Replace every run of `message` that matches (directly or once decoded) at least `min`
+/// consecutive bytes of one of `forms` with `***`.
+fn mask_runs(message: &str, forms: &[Vec<u8>], min: usize) -> String {
+    let raw = message.as_bytes();
+    let mut mask = vec![false; raw.len()];
+    let identity: Vec<(usize, usize)> = (0..raw.len()).map(|i| (i, i + 1)).collect();
+    mark_runs(raw, &identity, forms, min, &mut mask);
+    let (view, spans) = decoded_view(message);
+    if view.len() != raw.len() {
+        mark_runs(&view, &spans, forms, min, &mut mask);
+    }
+    let mut out = String::with_capacity(message.len());
+    let mut in_mask = false;
+    for (i, c) in message.char_indices() {
+        if mask[i..i + c.len_utf8()].iter().any(|m| *m) {
+            if !in_mask {
+                out.push_str("***");
+                in_mask = true;
+            }
+        } else {
+            in_mask = false;
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Replace the word that follows each occurrence of `marker` (if at least `min` chars) with `***`.
@@ -217,5 +345,59 @@ mod tests {
         assert!(r.contains("hf_*** end"));
         // Short `hf_` words (paths, identifiers) are left alone.
         assert_eq!(redact("see hf_hub.rs", None), "see hf_hub.rs");
+    }
+
+    /// Every form a server may echo the token in is masked.
+    #[test]
+    fn redaction_of_echoed_forms() {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        use base64::Engine;
+        let raw = "hf_Ab9xQz-7_LmNoPqRsTuVwXyZ0123456789";
+        let t = Secret::new(raw);
+        let pct: String = raw
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let pct_all: String = raw.bytes().map(|b| format!("%{b:02x}")).collect();
+        let uni: String = raw.bytes().map(|b| format!("\\u{:04x}", b)).collect();
+        let cases = [
+            raw.to_string(),
+            pct,
+            pct_all,
+            uni,
+            STANDARD.encode(raw),
+            STANDARD.encode(format!("user:{raw}")),
+            STANDARD.encode(format!("ab:{raw}")),
+            URL_SAFE_NO_PAD.encode(format!("x{raw}")),
+            format!("Basic {}", STANDARD.encode(format!("__token__:{raw}"))),
+            raw[5..20].to_string(),
+            raw[20..].to_string(),
+        ];
+        for c in cases {
+            let msg = format!("server said: <{c}> (end)");
+            let r = redact(&msg, Some(&t));
+            assert!(r.contains("***"), "{c} -> {r}");
+            assert!(
+                r.starts_with("server said: <") && r.ends_with("> (end)"),
+                "{r}"
+            );
+            // No run of 8 token characters survives in any form.
+            for w in raw.as_bytes().windows(MIN_SECRET_RUN) {
+                let w = std::str::from_utf8(w).unwrap();
+                assert!(!r.contains(w), "{c} -> {r}");
+            }
+        }
+        // Short common runs and unrelated text stay.
+        let r = redact("commit 0123abc of org/relu, id _relu_cpu_0123", Some(&t));
+        assert_eq!(r, "commit 0123abc of org/relu, id _relu_cpu_0123");
+        // Non-ASCII text next to a match keeps its characters whole.
+        let r = redact(&format!("é{raw}ü"), Some(&t));
+        assert_eq!(r, "é***ü");
     }
 }

@@ -5,7 +5,6 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use kb_core::config::depends::{Dependency, FetchKind};
 use kb_core::config::Version;
@@ -71,7 +70,13 @@ pub fn provide(
     let script = tmp.path().join("fetch_dependency.py");
     std::fs::write(&script, crate::scripts::FETCH_DEPENDENCY).map_err(|e| Error::io(&script, e))?;
     let fetcher = |args: &[&std::ffi::OsStr], what: &str| -> Result<()> {
-        run_logged(Command::new(python).arg(&script).args(args), log, what)
+        run_logged(
+            kb_core::pyenv::python_command(python)
+                .arg(&script)
+                .args(args),
+            log,
+            what,
+        )
     };
     let file = tmp.path().join("download");
     fetcher(

@@ -157,7 +157,7 @@ fn read_elf<Elf: FileHeader<Endian = Endianness>>(
 
 /// Read the `GLIBC_*` version definitions of one shared library.
 pub fn read_library(path: &Path, soname: &str) -> Result<LibraryVersions> {
-    let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let data = kb_core::fsutil::read_regular(path).map_err(|e| Error::io(path, e))?;
     let parsed = match FileKind::parse(&*data) {
         Ok(FileKind::Elf64) => read_elf::<elf::FileHeader64<Endianness>>(&data, soname, path),
         Ok(FileKind::Elf32) => read_elf::<elf::FileHeader32<Endianness>>(&data, soname, path),
@@ -568,7 +568,7 @@ pub fn host_plan(cxx: &Path, policy: &str) -> Result<CompatPlan> {
 /// The bindings of `plan` that the linked module `module` carries
 /// (`dlopen@GLIBC_2.2.5`), read from its dynamic symbols.
 pub fn bindings_in_use(plan: &CompatPlan, module: &Path) -> Vec<String> {
-    let Ok(data) = std::fs::read(module) else {
+    let Ok(data) = kb_core::fsutil::read_regular(module) else {
         return Vec::new();
     };
     let Ok(file) = object::File::parse(&*data) else {
@@ -618,7 +618,7 @@ fn ninja_inputs(ninja: &Path, build_dir: &Path, target: &str) -> Result<Vec<Stri
 
 /// Undefined symbols of a relocatable object, without `@VERSION` suffixes.
 fn object_undefined(path: &Path) -> BTreeSet<String> {
-    let Ok(data) = std::fs::read(path) else {
+    let Ok(data) = kb_core::fsutil::read_regular(path) else {
         return BTreeSet::new();
     };
     let Ok(file) = object::File::parse(&*data) else {

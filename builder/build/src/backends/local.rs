@@ -358,6 +358,8 @@ pub fn summary(results: &[VariantResult]) -> String {
 /// `log`; with `-L` each line also goes to stderr as it is produced.
 fn run(cmd: &mut Command, log: &Path, echo: Option<&dyn Progress>, what: &str) -> Result<String> {
     use std::io::BufRead;
+    // Build tools start Python too (CMake probes, hipify): isolate them.
+    kb_core::pyenv::isolate_children(cmd);
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

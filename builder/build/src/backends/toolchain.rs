@@ -130,7 +130,7 @@ fn probe(python: &Path) -> Result<(String, String, bool)> {
 }
 
 fn probe_uncached(python: &Path) -> Result<(String, String, bool)> {
-    let out = Command::new(python)
+    let out = kb_core::pyenv::python_command(python)
         .args(["-c", PROBE])
         .output()
         .with_context(|| format!("running {}", python.display()))?;
@@ -209,14 +209,16 @@ pub fn torch_env(version: &Version, log: &Path) -> Result<TorchEnv> {
     let python = dir.join("bin/python");
     if !python.exists() {
         run_logged(
-            Command::new(&host_python).args(["-m", "venv"]).arg(&dir),
+            kb_core::pyenv::python_command(&host_python)
+                .args(["-m", "venv"])
+                .arg(&dir),
             log,
             "creating a Python environment",
         )?;
     }
     let spec = format!("torch=={}.*", version.major_minor());
     run_logged(
-        Command::new(&python).args([
+        kb_core::pyenv::python_command(&python).args([
             "-m",
             "pip",
             "install",
@@ -254,7 +256,7 @@ pub fn torch_env(version: &Version, log: &Path) -> Result<TorchEnv> {
 /// KERNEL_BUILDER_PYTHON must have it already).
 pub fn ensure_tvm_ffi(env: &TorchEnv, version: &Version, log: &Path) -> Result<String> {
     let probe = || -> Option<String> {
-        let out = Command::new(&env.python)
+        let out = kb_core::pyenv::python_command(&env.python)
             .args(["-c", "import tvm_ffi; print(tvm_ffi.__version__)"])
             .output()
             .ok()?;
@@ -274,7 +276,7 @@ pub fn ensure_tvm_ffi(env: &TorchEnv, version: &Version, log: &Path) -> Result<S
         );
     }
     run_logged(
-        Command::new(&env.python).args([
+        kb_core::pyenv::python_command(&env.python).args([
             "-m",
             "pip",
             "install",
@@ -410,7 +412,7 @@ pub fn cuda_toolkit(version: &Version, python: &Path, log: &Path) -> Result<Cuda
     std::fs::create_dir_all(&dir)?;
     let pkgs = cuda_packages(version);
     run_logged(
-        Command::new(python)
+        kb_core::pyenv::python_command(python)
             .args([
                 "-m",
                 "pip",

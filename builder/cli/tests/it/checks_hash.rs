@@ -44,7 +44,9 @@ fn make_variant(root: &Path) -> PathBuf {
     std::fs::write(v.join("_relu_cpu_abc1234.abi3.so"), vec![0x7fu8; 100_000]).unwrap();
     std::fs::write(root.join("outside/o.txt"), "o").unwrap();
     std::os::unix::fs::symlink("__init__.py", v.join("link.py")).unwrap();
-    std::os::unix::fs::symlink(root.join("outside"), v.join("linkdir")).unwrap();
+    // Not descended into (the loader's rule); a link to a directory outside
+    // the variant is refused instead (see `digest_rules`).
+    std::os::unix::fs::symlink("sub", v.join("linkdir")).unwrap();
     v
 }
 
@@ -77,6 +79,14 @@ fn digest_rules() {
         "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
     );
     assert_eq!(files["link.py"], files["__init__.py"]);
+
+    // A link to a directory outside the variant is refused, not skipped.
+    std::os::unix::fs::symlink(tmp.path().join("outside"), v.join("linkout")).unwrap();
+    let e = hash_variant(&v, Algorithm::Sha256).unwrap_err().to_string();
+    assert!(
+        e.contains("linkout") && e.contains("outside the directory"),
+        "{e}"
+    );
 }
 
 #[test]

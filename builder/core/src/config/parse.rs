@@ -123,39 +123,46 @@ pub fn load(dir: Option<&Path>) -> Result<Loaded, ConfigErrors> {
 /// not exist (only `build.toml` is at hand, as in the Nix plan derivation).
 pub fn load_with(dir: Option<&Path>, check_fs: bool) -> Result<Loaded, ConfigErrors> {
     let path = build_toml_path(dir);
-    // Never open a FIFO, socket or device: reading one would block forever.
-    if let Some(kind) = std::fs::metadata(&path)
-        .ok()
-        .and_then(|m| crate::fsutil::special_kind(&m))
-    {
-        return Err(io_error(
-            &path,
-            format!("is {kind}, not a file"),
-            "build.toml must be a regular file",
-        ));
-    }
-    let source =
-        match std::fs::read(&path) {
-            Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
-                io_error(
-                    &path,
-                    "the file is not valid UTF-8".into(),
-                    "save build.toml as UTF-8",
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(io_error(
+    // Never open a FIFO, socket or device (reading one would block forever);
+    // a directory or a dangling link is named as such.
+    let source = match crate::fsutil::read_regular(&path) {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
+            io_error(
+                &path,
+                "the file is not valid UTF-8".into(),
+                "save build.toml as UTF-8",
+            )
+        })?,
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && std::fs::symlink_metadata(&path).is_err() =>
+        {
+            return Err(io_error(
                 &path,
                 "no build.toml here".into(),
                 "pass the kernel project directory, or create a project with `kernel-builder init`",
-            )),
-            Err(e) => {
-                return Err(io_error(
-                    &path,
-                    format!("cannot read: {e}"),
-                    "check the file's permissions",
-                ))
-            }
-        };
+            ))
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidInput
+            ) =>
+        {
+            return Err(io_error(
+                &path,
+                e.to_string(),
+                "build.toml must be a regular file (or a link to one)",
+            ))
+        }
+        Err(e) => {
+            return Err(io_error(
+                &path,
+                format!("cannot read: {e}"),
+                "check the file's permissions",
+            ))
+        }
+    };
     let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let root = if root.as_os_str().is_empty() {
         PathBuf::from(".")

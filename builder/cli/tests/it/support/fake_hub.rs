@@ -81,6 +81,13 @@ pub enum Fault {
     Stall(Duration),
     /// Handle the request, then close the connection without answering.
     ApplyThenDrop,
+    /// Handle the request, send the headers, then the body one byte per interval.
+    Trickle(Duration),
+    /// Handle the request and point its `Link: rel="next"` at the request itself.
+    LinkToSelf,
+    /// Handle the request and point `Link: rel="next"` at a new cursor past the end each
+    /// time (an endless listing of empty pages).
+    EndlessPages,
 }
 
 struct Rule {
@@ -483,6 +490,27 @@ fn write_response(w: &mut TcpStream, resp: &Resp) -> std::io::Result<()> {
     w.flush()
 }
 
+/// Headers at once, then the body one byte per `every` (a server that never quite stalls).
+fn write_trickled(w: &mut TcpStream, resp: &Resp, every: Duration) -> std::io::Result<()> {
+    let mut head = format!(
+        "HTTP/1.1 {} X\r\ncontent-length: {}\r\n",
+        resp.status,
+        resp.body.len()
+    );
+    for (k, v) in &resp.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    w.write_all(head.as_bytes())?;
+    w.flush()?;
+    for b in &resp.body {
+        std::thread::sleep(every);
+        w.write_all(&[*b])?;
+        w.flush()?;
+    }
+    Ok(())
+}
+
 fn serve(conn: TcpStream, st: Arc<Mutex<State>>, server: &'static str) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
     let mut w = conn.try_clone().unwrap();
@@ -518,6 +546,30 @@ fn serve(conn: TcpStream, st: Arc<Mutex<State>>, server: &'static str) {
                 let resp = handle(&st, server, &req);
                 log(&st, resp.status);
                 return;
+            }
+            Some(Fault::Trickle(every)) => {
+                let resp = handle(&st, server, &req);
+                log(&st, resp.status);
+                let _ = write_trickled(&mut w, &resp, every);
+                return;
+            }
+            Some(f @ (Fault::LinkToSelf | Fault::EndlessPages)) => {
+                let mut resp = handle(&st, server, &req);
+                log(&st, resp.status);
+                resp.headers.retain(|(k, _)| k != "link");
+                let next = if matches!(f, Fault::LinkToSelf) {
+                    req.target.clone()
+                } else {
+                    let n = st.lock().unwrap().log.len();
+                    format!("{}?recursive=true&cursor={}", req.path, 1_000_000 + n)
+                };
+                let hub_url = st.lock().unwrap().hub_url.clone();
+                resp.headers
+                    .push(("link".into(), format!("<{hub_url}{next}>; rel=\"next\"")));
+                if write_response(&mut w, &resp).is_err() {
+                    return;
+                }
+                continue;
             }
             None => {}
         }

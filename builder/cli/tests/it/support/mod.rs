@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod fake_hub;
+pub mod gen_oracle;
 pub mod nix_tools;
 pub mod python;
 
