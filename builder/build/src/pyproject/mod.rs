@@ -48,6 +48,32 @@ pub fn cmake_quote(s: &str) -> String {
     out
 }
 
+/// One compiler argument, quoted for CMake and opaque to generator
+/// expressions: the only way build.toml flags reach the generated CMake.
+/// Every place the value lands (`COMPILE_OPTIONS`, custom commands)
+/// evaluates generator expressions, so `$` and `>` are spelled as
+/// expressions that yield themselves (`$<1:$>`, `$<ANGLE-R>`). `;` cannot be
+/// carried and is refused by `check-config` (`kb_core::config::check_flag`).
+pub fn cmake_arg(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '$' => out.push_str("$<1:$>"),
+            '>' => out.push_str("$<ANGLE-R>"),
+            ';' => out.push_str("\\;"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 fn json_quote(s: &str) -> String {
     serde_json::to_string(s).expect("strings serialize")
 }
@@ -61,6 +87,7 @@ fn env() -> Environment<'static> {
             .expect("default delimiters are valid"),
     );
     env.add_filter("cmake", |v: Value| cmake_quote(&v.to_string()));
+    env.add_filter("cmake_arg", |v: Value| cmake_arg(&v.to_string()));
     env.add_filter("py", |v: Value| json_quote(&v.to_string()));
     env.add_filter("toml", |v: Value| json_quote(&v.to_string()));
     env
@@ -498,7 +525,20 @@ mod tests {
     use kb_core::matrix::Matrix;
     use kb_core::plan::{self, Plan, Systems};
 
-    use super::choose_variant;
+    use super::{choose_variant, cmake_arg};
+
+    #[test]
+    fn cmake_arg_is_one_opaque_argument() {
+        // Quotes and backslashes escaped for CMake; `$` and `>` spelled as
+        // generator expressions yielding themselves, so `$<...>` and `${...}`
+        // in a flag are never evaluated.
+        assert_eq!(cmake_arg("-O2"), "\"-O2\"");
+        assert_eq!(cmake_arg(r#"-DA="x y"\z"#), r#""-DA=\"x y\"\\z""#);
+        assert_eq!(
+            cmake_arg("-DG=$<1:G>${V}"),
+            "\"-DG=$<1:$><1:G$<ANGLE-R>$<1:$>{V}\""
+        );
+    }
 
     fn plan_of(src: &str) -> Plan {
         let dir = Path::new("/nonexistent-kernel");

@@ -390,8 +390,11 @@ pub fn check_path_chars(s: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Compiler flags may contain most characters (generators escape them), but
-/// never control characters such as newlines.
+/// Compiler flags may contain most characters: the generated CMake passes
+/// each as one opaque argument (`cmake_arg` in kb-build). Refused: empty
+/// flags, control characters, `;` (a CMake list separator: no CMake
+/// construct keeps it inside one compiler argument) and a leading `SHELL:`
+/// (CMake would split the rest like a shell command line).
 pub fn check_flag(s: &str) -> Result<(), String> {
     if s.is_empty() {
         return Err("empty flag".into());
@@ -401,6 +404,52 @@ pub fn check_flag(s: &str) -> Result<(), String> {
             "flag `{}` contains the control character {:?}; put each flag in its own list element",
             s.escape_debug(),
             c
+        ));
+    }
+    if s.contains(';') {
+        return Err(format!(
+            "flag `{}` contains `;`, which CMake treats as a list separator, so the compiler would get several arguments; put each flag in its own list element",
+            s.escape_debug()
+        ));
+    }
+    if s.starts_with("SHELL:") {
+        return Err(format!(
+            "flag `{}` starts with `SHELL:`, which CMake would split like a shell command line; put each flag in its own list element",
+            s.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
+/// Characters nvcc cannot forward unchanged: it runs the host compiler and
+/// its own tools through `sh` without quoting (measured with nvcc 13.2:
+/// `-DX=a$b` reaches the compiler as `-DX=a`, a quote fails the build).
+const NVCC_UNSAFE: &[char] = &[
+    ' ', '"', '\'', '`', '$', '\\', ';', '&', '|', '<', '>', '(', ')',
+];
+
+/// `cuda-flags`: arguments of nvcc, which passes them on through a shell.
+pub fn check_nvcc_flag(s: &str) -> Result<(), String> {
+    check_flag(s)?;
+    if let Some(c) = s.chars().find(|c| NVCC_UNSAFE.contains(c)) {
+        return Err(format!(
+            "flag `{}` contains {:?}, which nvcc passes on through a shell unquoted, so the compiler would get other bytes; remove it",
+            s.escape_debug(),
+            c
+        ));
+    }
+    Ok(())
+}
+
+/// `cxx-flags` of a CUDA kernel: nvcc gets each as `-Xcompiler=<flag>`,
+/// which it also splits at every `,`.
+pub fn check_nvcc_host_flag(s: &str) -> Result<(), String> {
+    check_nvcc_flag(s)?;
+    if s.contains(',') {
+        return Err(format!(
+            "flag `{}` of a CUDA kernel contains `,`: nvcc gets it as `-Xcompiler={}` and splits it at every comma; give each part as its own flag",
+            s.escape_debug(),
+            s.escape_debug()
         ));
     }
     Ok(())

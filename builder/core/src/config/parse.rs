@@ -441,12 +441,22 @@ impl<'a> Walker<'a> {
     }
 
     fn flags(&mut self, t: &dyn TableLike, path: &str, key: &str) -> Vec<String> {
+        self.flags_with(t, path, key, check_flag)
+    }
+
+    fn flags_with(
+        &mut self,
+        t: &dyn TableLike,
+        path: &str,
+        key: &str,
+        check: fn(&str) -> Result<(), String>,
+    ) -> Vec<String> {
         let Some(list) = self.strings(t, path, key, "[\"-O3\"]") else {
             return Vec::new();
         };
         let mut out = Vec::new();
         for (i, (s, span)) in list.into_iter().enumerate() {
-            match check_flag(&s) {
+            match check(&s) {
                 Ok(()) => out.push(s),
                 Err(e) => self
                     .r
@@ -1553,10 +1563,14 @@ impl<'a> Walker<'a> {
             src,
             include,
             depends,
-            cxx_flags: self.flags(t, &p, "cxx-flags"),
+            cxx_flags: if is(Backend::Cuda) {
+                self.flags_with(t, &p, "cxx-flags", check_nvcc_host_flag)
+            } else {
+                self.flags(t, &p, "cxx-flags")
+            },
             cuda_capabilities,
             cuda_flags: if is(Backend::Cuda) {
-                self.flags(t, &p, "cuda-flags")
+                self.flags_with(t, &p, "cuda-flags", check_nvcc_flag)
             } else {
                 Vec::new()
             },
