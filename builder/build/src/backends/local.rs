@@ -183,6 +183,9 @@ pub fn build(
         }
     }
 
+    // One build per kernel work directory at a time (concurrent builds
+    // shared its files); released when this function returns.
+    let _lock = super::worklock::lock(&root.join(WORK_DIR), Default::default(), progress)?;
     let git = ops_id::git_state(&root);
     let unique = match &git {
         Some(g) => g.unique_id(),

@@ -6,6 +6,7 @@ pub mod glibc_compat;
 pub mod local;
 pub mod nix;
 pub mod toolchain;
+pub mod worklock;
 
 use std::path::Path;
 #[cfg(test)]
