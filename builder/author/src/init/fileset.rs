@@ -123,7 +123,7 @@ pub fn conflicts(entries: &[Entry]) -> Vec<&str> {
 #[cfg(unix)]
 fn new_file_permissions() -> fs::Permissions {
     use std::os::unix::fs::PermissionsExt;
-    fs::Permissions::from_mode(0o644)
+    fs::Permissions::from_mode(kb_core::fsutil::new_file_mode(false))
 }
 
 /// Create `dir` and the parents of every entry, recording what was created.

@@ -116,6 +116,42 @@ fn try_lock(file: &File) -> std::io::Result<bool> {
     }
 }
 
+/// The file in the work directory naming the kernel directory it belongs to.
+pub const OWNER_FILE: &str = "owner";
+
+/// Make `work_dir` (locked by the caller) belong to `root`: a work directory
+/// copied along with a kernel (or left by a version that did not record its
+/// owner) has CMake caches pointing at the other kernel, so its contents are
+/// removed (all but the lock) and the owner recorded. Returns whether it
+/// belonged to another directory.
+pub fn claim(work_dir: &Path, root: &Path) -> Result<bool> {
+    let owner = work_dir.join(OWNER_FILE);
+    let want = root.as_os_str().as_encoded_bytes();
+    let recorded = std::fs::read(&owner).ok();
+    if recorded.as_deref() == Some(want) {
+        return Ok(false);
+    }
+    let foreign = recorded.is_some();
+    for e in
+        std::fs::read_dir(work_dir).with_context(|| format!("reading {}", work_dir.display()))?
+    {
+        let e = e.with_context(|| format!("reading {}", work_dir.display()))?;
+        if e.file_name() == LOCK_FILE {
+            continue;
+        }
+        let p = e.path();
+        let r = if e.file_type().is_ok_and(|t| t.is_dir()) {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+        r.with_context(|| format!("removing {}", p.display()))?;
+    }
+    kb_core::fsutil::write_atomic(&owner, want)
+        .with_context(|| format!("writing {}", owner.display()))?;
+    Ok(foreign)
+}
+
 fn holder(path: &Path) -> String {
     let mut s = String::new();
     let _ = File::open(path).and_then(|f| f.take(64).read_to_string(&mut s));
@@ -157,6 +193,32 @@ mod tests {
             report_every: Duration::from_millis(100),
             poll: Duration::from_millis(10),
         }
+    }
+
+    #[test]
+    fn a_work_dir_copied_from_another_kernel_is_reset() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b) = (d.path().join("a"), d.path().join("b"));
+        let work_a = a.join(".kernel-builder");
+        let _l = lock(&work_a, fast(None), &kb_core::progress::Silent).unwrap();
+        assert!(!super::claim(&work_a, &a).unwrap());
+        std::fs::create_dir_all(work_a.join("v/cmake")).unwrap();
+        std::fs::write(work_a.join("v/cmake/CMakeCache.txt"), "a").unwrap();
+        // Its own kernel keeps the work files.
+        assert!(!super::claim(&work_a, &a).unwrap());
+        assert!(work_a.join("v/cmake/CMakeCache.txt").exists());
+        // A copy of the kernel directory carries them along: reset.
+        let work_b = b.join(".kernel-builder");
+        std::fs::create_dir_all(work_b.join("v/cmake")).unwrap();
+        std::fs::copy(work_a.join("owner"), work_b.join("owner")).unwrap();
+        std::fs::write(work_b.join("v/cmake/CMakeCache.txt"), "a").unwrap();
+        assert!(super::claim(&work_b, &b).unwrap());
+        assert!(!work_b.join("v").exists());
+        assert_eq!(
+            std::fs::read(work_b.join("owner")).unwrap(),
+            b.as_os_str().as_encoded_bytes()
+        );
+        assert!(!super::claim(&work_b, &b).unwrap());
     }
 
     #[test]

@@ -321,3 +321,77 @@ fn local_build_concurrent_builds_of_one_kernel_wait() {
     );
     assert!(relu.join("build").join(CPU).is_dir());
 }
+
+/// Processes whose environment marks them as tools of a build of `work`.
+fn marked_processes(work: &Path) -> Vec<u32> {
+    let marker = format!("KERNEL_BUILDER_WORK={}", work.display());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let zombie = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z');
+            !zombie
+                && std::fs::read(format!("/proc/{pid}/environ"))
+                    .is_ok_and(|env| env.split(|&b| b == 0).any(|kv| kv == marker.as_bytes()))
+        })
+        .collect()
+}
+
+fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed().as_secs() < secs, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// SIGTERM/SIGINT end the build's tools with it; after kill -9 (which cannot
+/// be caught) the next build ends what was left running.
+#[test]
+#[ignore = "needs torch and a C++ compiler"]
+fn local_build_interrupted_builds_leave_no_tools_running() {
+    let tmp = tempfile::tempdir().unwrap();
+    let relu = relu_copy(tmp.path());
+    let work = relu.canonicalize().unwrap().join(".kernel-builder");
+    let start = || {
+        let mut c = kb();
+        c.args(["build", "--local", "--variant", CPU])
+            .arg(&relu)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        c.spawn().unwrap()
+    };
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let mut kbp = start();
+        wait_until("the build's tools", 120, || {
+            !marked_processes(&work).is_empty()
+        });
+        unsafe { libc::kill(kbp.id() as i32, sig) };
+        let status = kbp.wait().unwrap();
+        assert!(!status.success());
+        wait_until("the tools to end after the signal", 10, || {
+            marked_processes(&work).is_empty()
+        });
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    let mut kbp = start();
+    wait_until("the build's tools", 120, || {
+        !marked_processes(&work).is_empty()
+    });
+    kbp.kill().unwrap();
+    kbp.wait().unwrap();
+    // kill -9 leaves the tools running; the next build ends them.
+    assert!(!marked_processes(&work).is_empty());
+    let out = build(&relu, &[CPU], &[]);
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("interrupted earlier build"), "{log}");
+    assert!(marked_processes(&work).is_empty());
+}
