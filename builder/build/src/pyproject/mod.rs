@@ -271,6 +271,44 @@ pub fn choose_variant<'p>(
     })
 }
 
+/// The unique id of a kernel outside git: derived from its content
+/// (`build.toml`, the sources of every variant and kernel, the Python
+/// package without generated files), so generating twice gives the same
+/// project.
+pub fn content_unique_id(root: &Path, plan: &Plan) -> String {
+    let mut files = vec!["build.toml".to_string()];
+    for v in &plan.variants {
+        files.extend(v.src.iter().cloned());
+        for k in &v.kernels {
+            files.extend(k.src.iter().cloned());
+        }
+    }
+    let pkg = &plan.kernel.python_package;
+    let mut stack = vec![PathBuf::from(pkg)];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(root.join(&dir)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.')
+                || name == "__pycache__"
+                || name == "_ops.py"
+                || name.ends_with(".so")
+            {
+                continue;
+            }
+            let rel = dir.join(&name);
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(rel),
+                Ok(t) if t.is_file() => files.push(rel.to_string_lossy().into_owned()),
+                _ => {}
+            }
+        }
+    }
+    kb_core::ops_id::content_id(root, &files)
+}
+
 /// Whether the variant compiles a native extension.
 pub fn is_native(variant: &Variant) -> bool {
     variant.framework != Framework::TorchNoarch
@@ -446,21 +484,78 @@ pub fn write(generated: &Generated, target: &Path, force: bool) -> Result<Vec<Pa
             conflicts.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join("\n  ")
         );
     }
+    // All or nothing: every changed file is first written to a temporary
+    // file next to it; only when all are written are they renamed into
+    // place. A failure before that removes the temporary files and the
+    // directories created for them.
+    let mut created_dirs: Vec<PathBuf> = Vec::new();
+    let staged = stage_files(generated, target, &mut created_dirs);
+    let staged = match staged {
+        Ok(s) => s,
+        Err(e) => {
+            for d in created_dirs.iter().rev() {
+                let _ = std::fs::remove_dir(d);
+            }
+            return Err(e);
+        }
+    };
     let mut written = Vec::new();
+    for (path, tmp) in staged {
+        tmp.persist(&path)
+            .map_err(|e| e.error)
+            .with_context(|| format!("writing {}", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// The changed files of `generated`, each written to a temporary file in its
+/// destination directory (created as needed, recorded in `created_dirs`).
+fn stage_files(
+    generated: &Generated,
+    target: &Path,
+    created_dirs: &mut Vec<PathBuf>,
+) -> Result<Vec<(PathBuf, tempfile::NamedTempFile)>> {
+    use std::io::Write;
+    let mut staged = Vec::new();
     for (rel, content) in &generated.files {
         let path = target.join(rel);
         if std::fs::read_to_string(&path).ok().as_deref() == Some(content.as_str()) {
             continue;
         }
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating {}", parent.display()))?;
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| !m.is_file()) {
+            bail!(
+                "{} exists and is not a regular file; move it away",
+                path.display()
+            );
         }
-        kb_core::fsutil::write_atomic(&path, content.as_bytes())
-            .with_context(|| format!("writing {}", path.display()))?;
-        written.push(path);
+        let parent = path.parent().unwrap_or(target);
+        let mut missing: Vec<PathBuf> = parent
+            .ancestors()
+            .take_while(|a| !a.exists())
+            .map(Path::to_path_buf)
+            .collect();
+        missing.reverse();
+        for d in missing {
+            std::fs::create_dir(&d).with_context(|| format!("creating {}", d.display()))?;
+            created_dirs.push(d);
+        }
+        let write = || -> std::io::Result<tempfile::NamedTempFile> {
+            let mut tmp = tempfile::NamedTempFile::new_in(parent)?;
+            tmp.write_all(content.as_bytes())?;
+            use std::os::unix::fs::PermissionsExt;
+            let mode = match std::fs::metadata(&path) {
+                Ok(m) => m.permissions().mode(),
+                Err(_) => kb_core::fsutil::new_file_mode(false),
+            };
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(mode))?;
+            Ok(tmp)
+        };
+        let tmp = write().with_context(|| format!("writing {}", path.display()))?;
+        staged.push((path, tmp));
     }
-    Ok(written)
+    Ok(staged)
 }
 
 /// Files `clean-pyproject` removes under `target`: the generated files that
@@ -526,6 +621,43 @@ mod tests {
     use kb_core::plan::{self, Plan, Systems};
 
     use super::{choose_variant, cmake_arg};
+
+    /// A failure part-way (here: a directory where a generated file goes)
+    /// leaves nothing behind: no file written, no directory created.
+    #[test]
+    fn write_is_all_or_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let mut g = super::Generated::default();
+        g.files.insert(
+            "a/setup.py".into(),
+            "# Generated by kernel-builder\n".into(),
+        );
+        g.files.insert("b/x.txt".into(), "x".into());
+        g.files.insert("c/blocked".into(), "y".into());
+        std::fs::create_dir_all(d.path().join("c/blocked")).unwrap();
+        assert!(super::write(&g, d.path(), true).is_err());
+        let mut left: Vec<String> = walkdir_names(d.path());
+        left.sort();
+        assert_eq!(left, vec!["c", "c/blocked"]);
+        // Without the obstacle everything is written.
+        std::fs::remove_dir_all(d.path().join("c")).unwrap();
+        assert_eq!(super::write(&g, d.path(), true).unwrap().len(), 3);
+    }
+
+    fn walkdir_names(root: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).unwrap() {
+                let p = e.unwrap().path();
+                out.push(p.strip_prefix(root).unwrap().display().to_string());
+                if p.is_dir() {
+                    stack.push(p);
+                }
+            }
+        }
+        out
+    }
 
     #[test]
     fn cmake_arg_is_one_opaque_argument() {

@@ -382,3 +382,55 @@ fn create_pyproject_on_a_host_without_variants_picks_one_and_says_so() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Outside git the ops id comes from the kernel's content: the same sources
+/// give the same project (it was random on every run); other sources another.
+#[test]
+fn create_pyproject_outside_git_is_deterministic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let kernel = tmp.path().join("k");
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/all-backends"),
+        &kernel,
+    );
+    let bin = env!("CARGO_BIN_EXE_kernel-builder");
+    let ops = |target: &str| {
+        let out = std::process::Command::new(bin)
+            .args([
+                "create-pyproject",
+                "--variant",
+                "torch215-cxx11-cpu-x86_64-linux",
+            ])
+            .arg(&kernel)
+            .arg(tmp.path().join(target))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read_to_string(
+            tmp.path()
+                .join(target)
+                .join("torch-ext/all_backends/_ops.py"),
+        )
+        .unwrap()
+    };
+    let a = ops("t1");
+    assert_eq!(a, ops("t2"));
+    std::fs::write(kernel.join("relu_cpu/relu.cpp"), "// changed\n").unwrap();
+    assert_ne!(a, ops("t3"));
+}
