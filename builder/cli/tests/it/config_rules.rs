@@ -692,3 +692,29 @@ fn flags_that_cannot_reach_the_compiler_unchanged() {
         &["`kernel.k.cxx-flags[0]`", "through a shell"],
     );
 }
+
+/// Branch names the Hub (and upload) refuse are refused by check-config.
+#[test]
+fn hub_branch_names_upload_would_refuse() {
+    for b in [
+        "refs/heads/main",
+        "v1.lock",
+        "v1/",
+        ".v1",
+        "a/.b",
+        "-v1",
+        "a..b",
+    ] {
+        errs(
+            &format!("{HEAD}[general.hub]\nrepo-id = \"org/relu\"\nbranch = \"{b}\"\n{TORCH}"),
+            &["`general.hub.branch`", "is not a valid branch name"],
+        );
+        assert!(kb_hub::check_branch(b).is_err(), "{b}");
+    }
+    ok(&format!(
+        "{HEAD}[general.hub]\nrepo-id = \"org/relu\"\nbranch = \"v1\"\n{TORCH}"
+    ));
+    ok(&format!(
+        "{HEAD}[general.hub]\nrepo-id = \"org/relu\"\nbranch = \"release/v1.2\"\n{TORCH}"
+    ));
+}

@@ -455,6 +455,36 @@ pub fn check_nvcc_host_flag(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Git ref names the Hub accepts as branch names (`git check-ref-format`
+/// rules, plus no `refs/` prefix: the Hub takes a short name).
+pub fn check_branch(b: &str) -> Result<(), String> {
+    let bad = b.is_empty()
+        || b.len() > 200
+        || b.starts_with(['-', '/', '.'])
+        || b.ends_with(['/', '.'])
+        || b.ends_with(".lock")
+        || b.contains("/.")
+        || b.contains(".lock/")
+        || b.contains("..")
+        || b.contains("//")
+        || b.contains("@{")
+        || b == "@"
+        || b.starts_with("refs/")
+        || b.chars().any(|c| {
+            c.is_control()
+                || c.is_whitespace()
+                || matches!(c, '~' | '^' | ':' | '?' | '*' | '[' | '\\')
+        });
+    if bad {
+        Err(format!(
+            "`{}` is not a valid branch name; use e.g. `v1`",
+            b.escape_debug()
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// `owner/name` repository ids on the Hub.
 pub fn check_repo_id(s: &str) -> Result<(), String> {
     let part_ok = |p: &str| {

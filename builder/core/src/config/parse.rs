@@ -1228,12 +1228,9 @@ impl<'a> Walker<'a> {
                     }
                 }
                 if let Some((b, s)) = self.string(ht, "general.hub", "branch", "\"v1\"") {
-                    let ok = !b.is_empty()
-                        && !b.starts_with(['-', '/'])
-                        && !b.contains("..")
-                        && b.bytes().all(|c| {
-                            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'/')
-                        });
+                    let ok = b.bytes().all(|c| {
+                        c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'/')
+                    }) && check_branch(&b).is_ok();
                     if ok {
                         hub.branch = Some(b);
                     } else {
@@ -1241,7 +1238,7 @@ impl<'a> Walker<'a> {
                             "general.hub.branch",
                             s,
                             format!("`{}` is not a valid branch name", b.escape_debug()),
-                            "use letters, digits and `- _ . /`, e.g. `v1`",
+                            "use letters, digits and `- _ . /`, not starting with `refs/`, `-`, `/` or `.` nor ending with `.lock`, `/` or `.`, e.g. `v1`",
                         );
                     }
                 }
