@@ -56,6 +56,12 @@ impl RepoName {
 fn check_repo_part(repo: &str, origin: &str) -> Result<String> {
     let name = repo.replace('_', "-");
     check_kernel_name(&name).map_err(|e| err!("{origin}: {e}"))?;
+    if name.len() > kb_core::config::MAX_KERNEL_NAME {
+        bail!(
+            "{origin}: `{name}` is longer than {} characters, too long for the ops name; choose a shorter name",
+            kb_core::config::MAX_KERNEL_NAME
+        );
+    }
     let py = name.replace('-', "_");
     if PYTHON_KEYWORDS.contains(&py.as_str()) {
         bail!(

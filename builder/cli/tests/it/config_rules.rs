@@ -718,3 +718,18 @@ fn hub_branch_names_upload_would_refuse() {
         "{HEAD}[general.hub]\nrepo-id = \"org/relu\"\nbranch = \"release/v1.2\"\n{TORCH}"
     ));
 }
+
+/// A name whose ops name would pass only in a clean Git tree is refused;
+/// the longest allowed one gives a valid ops name even when dirty.
+#[test]
+fn kernel_names_too_long_for_the_ops_name() {
+    let n43 = format!("k{}", "a".repeat(42));
+    let longest = kb_core::ops_id::ops_name(&n43, "neuron", "abcdef0_dirty");
+    assert!(kb_core::ops_id::check_unique_id(longest.trim_start_matches('_')).is_ok());
+    ok(&format!("{HEAD}{TORCH}").replace("name = \"relu\"", &format!("name = \"{n43}\"")));
+    let n44 = format!("{n43}a");
+    errs(
+        &format!("{HEAD}{TORCH}").replace("name = \"relu\"", &format!("name = \"{n44}\"")),
+        &["`general.name`", "44 characters long", "at most 43"],
+    );
+}

@@ -329,6 +329,12 @@ pub fn is_valid_kernel_name(s: &str) -> bool {
         && b[b.len() - 1] != b'-'
 }
 
+/// The longest kernel name whose ops name `_<name>_<backend>_<unique>` fits
+/// the 64 characters of an ops id (`ops_id::check_unique_id`) for every
+/// backend (`neuron`, 6) and the longest automatic unique id
+/// (`<7 hex>_dirty`, 13): 64 - 6 - 13 - 2 separators.
+pub const MAX_KERNEL_NAME: usize = 43;
+
 /// Check a kernel name, suggesting a valid one when possible.
 pub fn check_kernel_name(s: &str) -> Result<(), String> {
     if is_valid_kernel_name(s) {

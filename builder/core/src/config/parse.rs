@@ -1049,6 +1049,16 @@ impl<'a> Walker<'a> {
                     e,
                     "the name becomes the Python package name (with `-` replaced by `_`)",
                 );
+            } else if n.len() > MAX_KERNEL_NAME {
+                self.r.error(
+                    "general.name",
+                    s.clone(),
+                    format!(
+                        "`{n}` is {} characters long; the ops name `_<name>_<backend>_<commit>_dirty` must fit in 64, so at most {MAX_KERNEL_NAME} are allowed",
+                        n.len()
+                    ),
+                    "choose a shorter name (a longer one builds only from a clean Git tree)",
+                );
             }
         }
         let version = match t.get("version") {
