@@ -220,7 +220,7 @@ pub struct CreatePyprojectArgs {
     /// Force-overwrite existing files
     #[arg(short, long)]
     pub force: bool,
-    /// Unique identifier suffixed to the ops name (e.g. a Git SHA)
+    /// Unique identifier suffixed to the ops name (default: the Git commit; outside Git, derived from the kernel's sources)
     #[arg(long)]
     pub unique_id: Option<String>,
     /// Generate for this variant (defaults to the first variant of the host)

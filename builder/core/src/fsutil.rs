@@ -14,11 +14,60 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        let _ = std::fs::set_permissions(tmp.path(), meta.permissions());
+    match std::fs::metadata(path) {
+        Ok(meta) => {
+            let _ = std::fs::set_permissions(tmp.path(), meta.permissions());
+        }
+        // A temporary file is created 0600; a new file gets what the
+        // process's umask allows, like any file a program creates.
+        Err(_) => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(
+                    tmp.path(),
+                    std::fs::Permissions::from_mode(new_file_mode(false)),
+                );
+            }
+        }
     }
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// The process's umask (Linux: read from `/proc/self/status`, which does not
+/// change it; elsewhere the common 022).
+pub fn umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        })
+        .unwrap_or(0o022)
+}
+
+/// The mode of a new file (`0666`, or `0777` when `executable`) less the umask.
+pub fn new_file_mode(executable: bool) -> u32 {
+    let base = if executable { 0o777 } else { 0o666 };
+    base & !umask()
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod mode_tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    /// New files follow the umask: neither 0600 (a temporary file's mode)
+    /// nor world-writable. The test process's umask is what cargo gives it.
+    #[test]
+    fn new_files_follow_the_umask() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        super::write_atomic(&p, b"x").unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o666 & !super::umask());
+    }
 }
 
 /// What kind of non-regular file `meta` describes, if it is a special file

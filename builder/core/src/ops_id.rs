@@ -63,6 +63,27 @@ pub fn random_id() -> String {
     format!("{:08x}", h.finish() as u32)
 }
 
+/// An id for builds outside git that depends only on content: 8 hex digits
+/// of the SHA-256 of `files` (paths relative to `root`, sorted, each with
+/// its bytes; a missing file counts as empty). The same sources give the
+/// same id on every run.
+pub fn content_id(root: &Path, files: &[String]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut files: Vec<&String> = files.iter().collect();
+    files.sort();
+    files.dedup();
+    let mut h = Sha256::new();
+    for f in files {
+        let bytes = crate::fsutil::read_regular(&root.join(f)).unwrap_or_default();
+        h.update((f.len() as u64).to_le_bytes());
+        h.update(f.as_bytes());
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(&bytes);
+    }
+    let d = h.finalize();
+    format!("{:02x}{:02x}{:02x}{:02x}", d[0], d[1], d[2], d[3])
+}
+
 /// `_<python_name>_<backend>_<unique>`.
 pub fn ops_name(python_name: &str, backend: &str, unique: &str) -> String {
     format!("_{python_name}_{backend}_{unique}")
@@ -86,6 +107,21 @@ pub fn check_unique_id(id: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_id_follows_content_only() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("a"), "1").unwrap();
+        let files = vec!["a".to_string(), "b".to_string()];
+        let id = content_id(d.path(), &files);
+        assert!(check_unique_id(&id).is_ok(), "{id}");
+        assert_eq!(
+            id,
+            content_id(d.path(), &["b".into(), "a".into(), "a".into()])
+        );
+        std::fs::write(d.path().join("a"), "2").unwrap();
+        assert_ne!(id, content_id(d.path(), &files));
+    }
 
     #[test]
     fn git_state_tracks_commit_and_dirty_files_under_dir() {

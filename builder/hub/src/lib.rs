@@ -246,31 +246,9 @@ fn human(bytes: u64) -> String {
     format!("{v:.1} {unit}")
 }
 
-/// Git ref names the Hub accepts as branch names.
-pub fn check_branch(b: &str) -> Result<(), String> {
-    let bad = b.is_empty()
-        || b.len() > 200
-        || b.starts_with(['-', '/', '.'])
-        || b.ends_with(['/', '.'])
-        || b.ends_with(".lock")
-        || b.contains("..")
-        || b.contains("//")
-        || b.contains("@{")
-        || b.starts_with("refs/")
-        || b.chars().any(|c| {
-            c.is_control()
-                || c.is_whitespace()
-                || matches!(c, '~' | '^' | ':' | '?' | '*' | '[' | '\\')
-        });
-    if bad {
-        Err(format!(
-            "`{}` is not a valid branch name; use e.g. `v1`",
-            b.escape_debug()
-        ))
-    } else {
-        Ok(())
-    }
-}
+/// Git ref names the Hub accepts as branch names (one rule, in kb-core, so
+/// that check-config refuses what upload would).
+pub use kb_core::config::check_branch;
 
 /// `[general.hub]` values from `build.toml`, when there is one.
 struct HubConfig {

@@ -123,7 +123,7 @@ pub fn conflicts(entries: &[Entry]) -> Vec<&str> {
 #[cfg(unix)]
 fn new_file_permissions() -> fs::Permissions {
     use std::os::unix::fs::PermissionsExt;
-    fs::Permissions::from_mode(0o644)
+    fs::Permissions::from_mode(kb_core::fsutil::new_file_mode(false))
 }
 
 /// Create `dir` and the parents of every entry, recording what was created.
@@ -164,6 +164,20 @@ fn remove_created_dirs(created: &[PathBuf]) {
 /// Write the entries. With `overwrite` false, any conflict aborts before
 /// anything is written.
 pub fn write(dir: &Path, entries: &[Entry], overwrite: bool) -> Result<Summary> {
+    // Never through a symbolic link below the target: it could lead out of it.
+    for e in entries {
+        let mut p = dir.to_path_buf();
+        for part in e.rel.split('/') {
+            p.push(part);
+            if fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+                bail!(
+                    "{} is a symbolic link; init writes only inside {} and does not follow links\nnothing was written\n  help: remove the link or choose another directory",
+                    p.display(),
+                    dir.display()
+                );
+            }
+        }
+    }
     let clobbered = conflicts(entries);
     if !clobbered.is_empty() && !overwrite {
         bail!(

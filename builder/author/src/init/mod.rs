@@ -56,8 +56,27 @@ impl RepoName {
 fn check_repo_part(repo: &str, origin: &str) -> Result<String> {
     let name = repo.replace('_', "-");
     check_kernel_name(&name).map_err(|e| err!("{origin}: {e}"))?;
+    if name.len() > kb_core::config::MAX_KERNEL_NAME {
+        bail!(
+            "{origin}: `{name}` is longer than {} characters, too long for the ops name; choose a shorter name",
+            kb_core::config::MAX_KERNEL_NAME
+        );
+    }
+    let py = name.replace('-', "_");
+    if PYTHON_KEYWORDS.contains(&py.as_str()) {
+        bail!(
+            "{origin}: `{py}` is a Python keyword, so the scaffold's `def {py}(...)` and `import {py}` would not parse; choose another name, e.g. `{name}-kernel`"
+        );
+    }
     Ok(name)
 }
+
+/// Python's reserved words (lowercase ones: kernel names are lowercase).
+const PYTHON_KEYWORDS: &[&str] = &[
+    "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif",
+    "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda",
+    "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
+];
 
 /// Parse and validate `--name OWNER/REPO`.
 pub fn parse_name(s: &str) -> Result<RepoName> {

@@ -183,6 +183,18 @@ pub fn build(
         }
     }
 
+    // One build per kernel work directory at a time (concurrent builds
+    // shared its files); released when this function returns.
+    let _lock = super::worklock::lock(&root.join(WORK_DIR), Default::default(), progress)?;
+    let reaped = super::children::reap_stale(&root.join(WORK_DIR));
+    if reaped > 0 {
+        progress.note(&format!(
+            "ended {reaped} process(es) an interrupted earlier build of this kernel left running"
+        ));
+    }
+    if super::worklock::claim(&root.join(WORK_DIR), &root)? {
+        progress.note("the work directory .kernel-builder/ belonged to another kernel directory (a copy?); starting it afresh");
+    }
     let git = ops_id::git_state(&root);
     let unique = match &git {
         Some(g) => g.unique_id(),
@@ -367,9 +379,19 @@ fn run(cmd: &mut Command, log: &Path, echo: Option<&dyn Progress>, what: &str) -
         .map_err(|e| Error::io(log, e))?;
     writeln!(f, "$ {cmd:?}").map_err(|e| Error::io(log, e))?;
     let args: Vec<std::ffi::OsString> = cmd.get_args().map(|a| a.to_os_string()).collect();
+    // Own process group (ended with us: `children`), marked with the
+    // kernel's work dir (`log` is `<work dir>/<variant>/build.log`) so a
+    // later build can end what a kill -9 left running.
+    let marker = log.parent().and_then(Path::parent).unwrap_or(log);
     let mut expr = duct::cmd(cmd.get_program(), args)
         .stderr_to_stdout()
-        .unchecked();
+        .unchecked()
+        .env(super::children::MARKER_ENV, marker)
+        .before_spawn(|c| {
+            use std::os::unix::process::CommandExt;
+            c.process_group(0);
+            Ok(())
+        });
     if let Some(dir) = cmd.get_current_dir() {
         expr = expr.dir(dir);
     }
@@ -382,6 +404,7 @@ fn run(cmd: &mut Command, log: &Path, echo: Option<&dyn Progress>, what: &str) -
     let reader = expr
         .reader()
         .with_context(|| format!("{what}: cannot start {:?}", cmd.get_program()))?;
+    let _group = reader.pids().first().map(|&p| super::children::register(p));
     let mut text = String::new();
     let mut lines = std::io::BufReader::new(&reader);
     let mut line = Vec::new();

@@ -1,11 +1,13 @@
 //! Build backends: the local (host toolchain) backend and the Nix backend,
 //! and what both do to assemble a variant directory.
 
+pub mod children;
 pub mod depends;
 pub mod glibc_compat;
 pub mod local;
 pub mod nix;
 pub mod toolchain;
+pub mod worklock;
 
 use std::path::Path;
 #[cfg(test)]
@@ -147,10 +149,12 @@ pub fn copy_package(src: &Path, dest: &Path, pyext: &[String]) -> std::io::Resul
             std::fs::create_dir_all(dest)?;
             let to = dest.join(&name);
             std::fs::copy(&p, &to)?;
-            let mut perm = std::fs::metadata(&to)?.permissions();
-            #[allow(clippy::permissions_set_readonly_false)]
-            perm.set_readonly(false);
-            std::fs::set_permissions(&to, perm)?;
+            // Writable for the owner even from a read-only store, otherwise
+            // what the umask allows (never world-writable by default).
+            use std::os::unix::fs::PermissionsExt;
+            let exec = std::fs::metadata(&p)?.permissions().mode() & 0o111 != 0;
+            let mode = kb_core::fsutil::new_file_mode(exec) | 0o200;
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(mode))?;
         }
     }
     Ok(())
@@ -161,6 +165,28 @@ pub fn copy_package(src: &Path, dest: &Path, pyext: &[String]) -> std::io::Resul
 /// old or the new variant, never a mix or nothing; `new` then holds the old
 /// variant and the caller removes it. Elsewhere the old one is renamed aside.
 pub fn exchange_dirs(new: &Path, dest: &Path) -> std::io::Result<()> {
+    // Renames cannot cross filesystems (EXDEV): then the new directory is
+    // first copied next to `dest`, and that copy is swapped in.
+    if let Some(parent) = dest.parent() {
+        use std::os::unix::fs::MetadataExt;
+        if std::fs::metadata(new)?.dev() != std::fs::metadata(parent)?.dev() {
+            let incoming = parent.join(format!(
+                ".{}.incoming",
+                dest.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            ));
+            if incoming.exists() {
+                std::fs::remove_dir_all(&incoming)?;
+            }
+            copy_tree(new, &incoming)?;
+            exchange_dirs(&incoming, dest)?;
+            if incoming.exists() {
+                std::fs::remove_dir_all(&incoming)?;
+            }
+            return std::fs::remove_dir_all(new);
+        }
+    }
     if !dest.exists() {
         return std::fs::rename(new, dest);
     }
@@ -194,6 +220,27 @@ pub fn exchange_dirs(new: &Path, dest: &Path) -> std::io::Result<()> {
     std::fs::rename(dest, &aside)?;
     std::fs::rename(new, dest)?;
     std::fs::rename(&aside, new)
+}
+
+/// Copy a staged tree (directories and regular files only).
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let t = e.file_type()?;
+        let dest = to.join(e.file_name());
+        if t.is_dir() {
+            copy_tree(&e.path(), &dest)?;
+        } else if t.is_file() {
+            std::fs::copy(e.path(), &dest)?;
+        } else {
+            return Err(std::io::Error::other(format!(
+                "{} is not a regular file or directory",
+                e.path().display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Kernel source provenance: full commit id and dirty flag.
@@ -251,5 +298,66 @@ pub fn variant_metadata(
         }),
         build_info: Some(build_info),
         ..Metadata::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+    use std::path::Path;
+
+    use super::exchange_dirs;
+
+    /// Built Python files: owner-writable, otherwise the umask (they were
+    /// 0666 from a read-only source).
+    #[test]
+    fn copied_package_files_follow_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join("a.py"), "x").unwrap();
+        std::fs::set_permissions(src.join("a.py"), std::fs::Permissions::from_mode(0o444)).unwrap();
+        super::copy_package(&src, &d.path().join("out"), &["py".into()]).unwrap();
+        let mode = std::fs::metadata(d.path().join("out/a.py"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, (0o666 & !kb_core::fsutil::umask()) | 0o200);
+    }
+
+    /// `build/` on another filesystem than the staging directory (here
+    /// tmpfs /dev/shm vs the disk holding target/): the install copies, then
+    /// swaps (a rename used to fail with EXDEV).
+    #[test]
+    fn exchange_across_filesystems() {
+        let stage_fs = tempfile::tempdir_in("/dev/shm").expect("/dev/shm (tmpfs) is needed");
+        let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target");
+        std::fs::create_dir_all(&target).unwrap();
+        let build_fs = tempfile::tempdir_in(&target).unwrap();
+        assert_ne!(
+            std::fs::metadata(stage_fs.path()).unwrap().dev(),
+            std::fs::metadata(build_fs.path()).unwrap().dev(),
+            "the test needs two filesystems"
+        );
+        let dest = build_fs.path().join("build/v");
+        for (round, content) in ["first", "second"].into_iter().enumerate() {
+            let new = stage_fs.path().join(format!("stage{round}/v"));
+            std::fs::create_dir_all(new.join("sub")).unwrap();
+            std::fs::write(new.join("sub/a.py"), content).unwrap();
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            exchange_dirs(&new, &dest).unwrap();
+            assert_eq!(
+                std::fs::read_to_string(dest.join("sub/a.py")).unwrap(),
+                content
+            );
+            assert!(!new.exists());
+        }
+        let left: Vec<_> = std::fs::read_dir(dest.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("v")]);
     }
 }

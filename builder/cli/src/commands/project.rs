@@ -287,7 +287,7 @@ pub fn create_pyproject(a: CreatePyprojectArgs, p: Printer) -> Result<Status> {
         }
         None => match kb_core::ops_id::git_state(root) {
             Some(g) => g.unique_id(),
-            None => kb_core::ops_id::random_id(),
+            None => kb_build::pyproject::content_unique_id(root, plan),
         },
     };
     let ops =

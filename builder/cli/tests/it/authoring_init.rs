@@ -236,6 +236,8 @@ fn invalid_names_and_arguments_are_rejected_without_writing() {
         (vec!["--name", "org/Relu"], "not a valid kernel name"),
         (vec!["--name", "org/1relu"], "not a valid kernel name"),
         (vec!["--name", "org/relu-"], "not a valid kernel name"),
+        (vec!["--name", "org/class"], "is a Python keyword"),
+        (vec!["--name", "org/lambda"], "is a Python keyword"),
         (vec!["--name", "bad owner/relu"], "not a Hub repository id"),
         (
             vec!["--name", "org/relu", "--backends", "neuron"],
@@ -580,5 +582,26 @@ fn example_conftests_come_from_the_init_template() {
     assert!(
         checked >= 5,
         "only {checked} example conftest.py files found"
+    );
+}
+
+/// A symbolic link inside the target is not written through (it could lead
+/// out of the target).
+#[test]
+fn init_does_not_write_through_symlinked_directories() {
+    let s = sandbox();
+    let target = s.root.join("k");
+    let outside = s.root.join("outside");
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, target.join("tests")).unwrap();
+    let o = run(&s, &s.root, &["init", "k", "--name", "org/relu"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("is a symbolic link"), "{}", stderr(&o));
+    assert!(tree(&outside).is_empty(), "{:?}", tree(&outside));
+    assert_eq!(
+        std::fs::read_dir(&target).unwrap().count(),
+        1,
+        "only the link"
     );
 }

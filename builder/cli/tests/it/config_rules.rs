@@ -635,3 +635,101 @@ fn edition4_rejects_edition5_only_keys_and_vice_versa() {
         &["`general.rocm`: unknown key"],
     );
 }
+
+/// Flags that no generated CMake or nvcc could pass on as one unchanged
+/// argument are refused with the reason; everything else is accepted.
+#[test]
+fn flags_that_cannot_reach_the_compiler_unchanged() {
+    let cpu = |flags: &str| {
+        format!(
+            "{HEAD}{TORCH}[kernel.k]\nbackend = \"cpu\"\ndepends = [\"torch\"]\nsrc = [\"k/a.cpp\"]\ncxx-flags = {flags}\n"
+        )
+    };
+    let cuda = |key: &str, flags: &str| {
+        format!(
+            "{HEAD}{TORCH}[kernel.k]\nbackend = \"cuda\"\ndepends = [\"torch\"]\nsrc = [\"k/a.cu\"]\n{key} = {flags}\n"
+        )
+    };
+    // CMake and generator-expression syntax is carried as written.
+    ok(&cpu(
+        r#"['-DA=$<1:G>', '-DB="x y">z', '-DC=${V}', '-Dd=a,b', '-DE=a\b']"#,
+    ));
+    ok(&format!(
+        "{HEAD}{TORCH}cxx-flags = ['-DA=$<TARGET_FILE_NAME:x>', '\"-O2\"']\n"
+    ));
+    errs(
+        &cpu(r#"["-DX=1;-DY=2"]"#),
+        &[
+            "`kernel.k.cxx-flags[0]`",
+            "contains `;`",
+            "own list element",
+        ],
+    );
+    errs(
+        &format!("{HEAD}{TORCH}cxx-flags = [\"SHELL:-O2 -g\"]\n"),
+        &["`torch.cxx-flags[0]`", "starts with `SHELL:`"],
+    );
+    // nvcc: host flags are split at commas; everything goes through `sh`.
+    ok(&cuda(
+        "cuda-flags",
+        r#"["-Xptxas=-v,-warn-spills", "--use_fast_math"]"#,
+    ));
+    ok(&cuda("cxx-flags", r#"["-Wno-unused", "-DX=1"]"#));
+    errs(
+        &cuda("cxx-flags", r#"["-Wl,-z,now"]"#),
+        &[
+            "`kernel.k.cxx-flags[0]`",
+            "-Xcompiler=-Wl,-z,now",
+            "splits it at every comma",
+        ],
+    );
+    errs(
+        &cuda("cuda-flags", r#"['-DX=a$b']"#),
+        &["`kernel.k.cuda-flags[0]`", "'$'", "through a shell"],
+    );
+    errs(
+        &cuda("cxx-flags", r#"['-DX="a"']"#),
+        &["`kernel.k.cxx-flags[0]`", "through a shell"],
+    );
+}
+
+/// Branch names the Hub (and upload) refuse are refused by check-config.
+#[test]
+fn hub_branch_names_upload_would_refuse() {
+    for b in [
+        "refs/heads/main",
+        "v1.lock",
+        "v1/",
+        ".v1",
+        "a/.b",
+        "-v1",
+        "a..b",
+    ] {
+        errs(
+            &format!("{HEAD}[general.hub]\nrepo-id = \"org/relu\"\nbranch = \"{b}\"\n{TORCH}"),
+            &["`general.hub.branch`", "is not a valid branch name"],
+        );
+        assert!(kb_hub::check_branch(b).is_err(), "{b}");
+    }
+    ok(&format!(
+        "{HEAD}[general.hub]\nrepo-id = \"org/relu\"\nbranch = \"v1\"\n{TORCH}"
+    ));
+    ok(&format!(
+        "{HEAD}[general.hub]\nrepo-id = \"org/relu\"\nbranch = \"release/v1.2\"\n{TORCH}"
+    ));
+}
+
+/// A name whose ops name would pass only in a clean Git tree is refused;
+/// the longest allowed one gives a valid ops name even when dirty.
+#[test]
+fn kernel_names_too_long_for_the_ops_name() {
+    let n43 = format!("k{}", "a".repeat(42));
+    let longest = kb_core::ops_id::ops_name(&n43, "neuron", "abcdef0_dirty");
+    assert!(kb_core::ops_id::check_unique_id(longest.trim_start_matches('_')).is_ok());
+    ok(&format!("{HEAD}{TORCH}").replace("name = \"relu\"", &format!("name = \"{n43}\"")));
+    let n44 = format!("{n43}a");
+    errs(
+        &format!("{HEAD}{TORCH}").replace("name = \"relu\"", &format!("name = \"{n44}\"")),
+        &["`general.name`", "44 characters long", "at most 43"],
+    );
+}

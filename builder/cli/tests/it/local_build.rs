@@ -227,3 +227,171 @@ fn local_builds_load_rebuild_and_survive_failures() {
         "no-op rebuild exceeds 2% of the clean build"
     );
 }
+
+/// Every build.toml flag reaches the compiler as one argument, byte for byte:
+/// CMake list and generator-expression syntax, quotes, `>` and `\` included,
+/// and a repeated flag is not de-duplicated. The values are stringified into
+/// the built module and read back from it.
+#[test]
+#[ignore = "needs torch and a C++ compiler"]
+fn local_build_flags_reach_the_compiler_byte_exact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let relu = relu_copy(tmp.path());
+    let fw_value = r#"$<1:GENEX>"q  w">x,y"#;
+    // A `\` only inside the quotes: outside, the stringified value would be read
+    // as an escape sequence.
+    let k_value = r#"$<TARGET_FILE_NAME:x>a"c\d"${HOME}"#;
+    std::fs::write(relu.join("relu_cpu/kb_a.h"), "#define KB_FROM_A 1\n").unwrap();
+    std::fs::write(relu.join("relu_cpu/kb_b.h"), "#define KB_FROM_B 1\n").unwrap();
+    std::fs::write(
+        relu.join("relu_cpu/kb_flags.cpp"),
+        r#"#define KB_S2(...) #__VA_ARGS__
+#define KB_S(...) KB_S2(__VA_ARGS__)
+#if !defined(KB_FROM_A) || !defined(KB_FROM_B)
+#error "a repeated -include was dropped"
+#endif
+extern "C" __attribute__((used, visibility("default"))) const char kb_fw[] = "KBFW<" KB_S(KB_FW) ">";
+extern "C" __attribute__((used, visibility("default"))) const char kb_k[] = "KBK<" KB_S(KB_K) ">";
+"#,
+    )
+    .unwrap();
+    let lit = |s: &str| format!("'{s}'");
+    let toml = std::fs::read_to_string(relu.join("build.toml")).unwrap();
+    let a = relu.join("relu_cpu/kb_a.h").display().to_string();
+    let b = relu.join("relu_cpu/kb_b.h").display().to_string();
+    let toml = toml
+        .replace(
+            "[torch]\n",
+            &format!(
+                "[torch]\ncxx-flags = [{}, '-include', '{a}', '-include', '{b}']\n",
+                lit(&format!("-DKB_FW={fw_value}"))
+            ),
+        )
+        .replace(
+            "src = [\"relu_cpu/relu_cpu.cpp\"]",
+            &format!(
+                "src = [\"relu_cpu/relu_cpu.cpp\", \"relu_cpu/kb_flags.cpp\"]\ncxx-flags = [{}]",
+                lit(&format!("-DKB_K={k_value}"))
+            ),
+        );
+    std::fs::write(relu.join("build.toml"), &toml).unwrap();
+    let out = build(&relu, &[CPU], &[]);
+    assert!(out.status.success(), "{}\n{toml}", text(&out));
+    let so = walkdir::WalkDir::new(relu.join("build").join(CPU))
+        .into_iter()
+        .map(|e| e.unwrap().into_path())
+        .find(|p| p.to_string_lossy().ends_with(".abi3.so"))
+        .expect("a built module");
+    let bytes = std::fs::read(&so).unwrap();
+    let has = |s: &str| bytes.windows(s.len()).any(|w| w == s.as_bytes());
+    // Stringification keeps a string literal (its two spaces) as written.
+    for want in [format!("KBFW<{fw_value}>"), format!("KBK<{k_value}>")] {
+        assert!(has(&want), "{want} not in {}", so.display());
+    }
+}
+
+/// Two builds of one kernel at once: the second waits for the first (it
+/// used to fail with "No such file or directory") and then finds the variant
+/// up to date.
+#[test]
+#[ignore = "needs torch and a C++ compiler"]
+fn local_build_concurrent_builds_of_one_kernel_wait() {
+    let tmp = tempfile::tempdir().unwrap();
+    let relu = relu_copy(tmp.path());
+    let spawn = || {
+        let mut c = kb();
+        c.args(["build", "--local", "--variant", CPU])
+            .arg(&relu)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c.spawn().unwrap()
+    };
+    let first = spawn();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let second = spawn();
+    let (a, b) = (
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    );
+    let (ta, tb) = (text(&a), text(&b));
+    assert!(a.status.success() && b.status.success(), "{ta}\n---\n{tb}");
+    assert!(
+        tb.contains("waiting for another build of this kernel to finish"),
+        "{tb}"
+    );
+    assert!(relu.join("build").join(CPU).is_dir());
+}
+
+/// Processes whose environment marks them as tools of a build of `work`.
+fn marked_processes(work: &Path) -> Vec<u32> {
+    let marker = format!("KERNEL_BUILDER_WORK={}", work.display());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let zombie = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z');
+            !zombie
+                && std::fs::read(format!("/proc/{pid}/environ"))
+                    .is_ok_and(|env| env.split(|&b| b == 0).any(|kv| kv == marker.as_bytes()))
+        })
+        .collect()
+}
+
+fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed().as_secs() < secs, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// SIGTERM/SIGINT end the build's tools with it; after kill -9 (which cannot
+/// be caught) the next build ends what was left running.
+#[test]
+#[ignore = "needs torch and a C++ compiler"]
+fn local_build_interrupted_builds_leave_no_tools_running() {
+    let tmp = tempfile::tempdir().unwrap();
+    let relu = relu_copy(tmp.path());
+    let work = relu.canonicalize().unwrap().join(".kernel-builder");
+    let start = || {
+        let mut c = kb();
+        c.args(["build", "--local", "--variant", CPU])
+            .arg(&relu)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        c.spawn().unwrap()
+    };
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let mut kbp = start();
+        wait_until("the build's tools", 120, || {
+            !marked_processes(&work).is_empty()
+        });
+        unsafe { libc::kill(kbp.id() as i32, sig) };
+        let status = kbp.wait().unwrap();
+        assert!(!status.success());
+        wait_until("the tools to end after the signal", 10, || {
+            marked_processes(&work).is_empty()
+        });
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    let mut kbp = start();
+    wait_until("the build's tools", 120, || {
+        !marked_processes(&work).is_empty()
+    });
+    kbp.kill().unwrap();
+    kbp.wait().unwrap();
+    // kill -9 leaves the tools running; the next build ends them.
+    assert!(!marked_processes(&work).is_empty());
+    let out = build(&relu, &[CPU], &[]);
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("interrupted earlier build"), "{log}");
+    assert!(marked_processes(&work).is_empty());
+}

@@ -329,6 +329,12 @@ pub fn is_valid_kernel_name(s: &str) -> bool {
         && b[b.len() - 1] != b'-'
 }
 
+/// The longest kernel name whose ops name `_<name>_<backend>_<unique>` fits
+/// the 64 characters of an ops id (`ops_id::check_unique_id`) for every
+/// backend (`neuron`, 6) and the longest automatic unique id
+/// (`<7 hex>_dirty`, 13): 64 - 6 - 13 - 2 separators.
+pub const MAX_KERNEL_NAME: usize = 43;
+
 /// Check a kernel name, suggesting a valid one when possible.
 pub fn check_kernel_name(s: &str) -> Result<(), String> {
     if is_valid_kernel_name(s) {
@@ -390,8 +396,11 @@ pub fn check_path_chars(s: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Compiler flags may contain most characters (generators escape them), but
-/// never control characters such as newlines.
+/// Compiler flags may contain most characters: the generated CMake passes
+/// each as one opaque argument (`cmake_arg` in kb-build). Refused: empty
+/// flags, control characters, `;` (a CMake list separator: no CMake
+/// construct keeps it inside one compiler argument) and a leading `SHELL:`
+/// (CMake would split the rest like a shell command line).
 pub fn check_flag(s: &str) -> Result<(), String> {
     if s.is_empty() {
         return Err("empty flag".into());
@@ -403,7 +412,83 @@ pub fn check_flag(s: &str) -> Result<(), String> {
             c
         ));
     }
+    if s.contains(';') {
+        return Err(format!(
+            "flag `{}` contains `;`, which CMake treats as a list separator, so the compiler would get several arguments; put each flag in its own list element",
+            s.escape_debug()
+        ));
+    }
+    if s.starts_with("SHELL:") {
+        return Err(format!(
+            "flag `{}` starts with `SHELL:`, which CMake would split like a shell command line; put each flag in its own list element",
+            s.escape_debug()
+        ));
+    }
     Ok(())
+}
+
+/// Characters nvcc cannot forward unchanged: it runs the host compiler and
+/// its own tools through `sh` without quoting (measured with nvcc 13.2:
+/// `-DX=a$b` reaches the compiler as `-DX=a`, a quote fails the build).
+const NVCC_UNSAFE: &[char] = &[
+    ' ', '"', '\'', '`', '$', '\\', ';', '&', '|', '<', '>', '(', ')',
+];
+
+/// `cuda-flags`: arguments of nvcc, which passes them on through a shell.
+pub fn check_nvcc_flag(s: &str) -> Result<(), String> {
+    check_flag(s)?;
+    if let Some(c) = s.chars().find(|c| NVCC_UNSAFE.contains(c)) {
+        return Err(format!(
+            "flag `{}` contains {:?}, which nvcc passes on through a shell unquoted, so the compiler would get other bytes; remove it",
+            s.escape_debug(),
+            c
+        ));
+    }
+    Ok(())
+}
+
+/// `cxx-flags` of a CUDA kernel: nvcc gets each as `-Xcompiler=<flag>`,
+/// which it also splits at every `,`.
+pub fn check_nvcc_host_flag(s: &str) -> Result<(), String> {
+    check_nvcc_flag(s)?;
+    if s.contains(',') {
+        return Err(format!(
+            "flag `{}` of a CUDA kernel contains `,`: nvcc gets it as `-Xcompiler={}` and splits it at every comma; give each part as its own flag",
+            s.escape_debug(),
+            s.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
+/// Git ref names the Hub accepts as branch names (`git check-ref-format`
+/// rules, plus no `refs/` prefix: the Hub takes a short name).
+pub fn check_branch(b: &str) -> Result<(), String> {
+    let bad = b.is_empty()
+        || b.len() > 200
+        || b.starts_with(['-', '/', '.'])
+        || b.ends_with(['/', '.'])
+        || b.ends_with(".lock")
+        || b.contains("/.")
+        || b.contains(".lock/")
+        || b.contains("..")
+        || b.contains("//")
+        || b.contains("@{")
+        || b == "@"
+        || b.starts_with("refs/")
+        || b.chars().any(|c| {
+            c.is_control()
+                || c.is_whitespace()
+                || matches!(c, '~' | '^' | ':' | '?' | '*' | '[' | '\\')
+        });
+    if bad {
+        Err(format!(
+            "`{}` is not a valid branch name; use e.g. `v1`",
+            b.escape_debug()
+        ))
+    } else {
+        Ok(())
+    }
 }
 
 /// `owner/name` repository ids on the Hub.

@@ -448,12 +448,22 @@ impl<'a> Walker<'a> {
     }
 
     fn flags(&mut self, t: &dyn TableLike, path: &str, key: &str) -> Vec<String> {
+        self.flags_with(t, path, key, check_flag)
+    }
+
+    fn flags_with(
+        &mut self,
+        t: &dyn TableLike,
+        path: &str,
+        key: &str,
+        check: fn(&str) -> Result<(), String>,
+    ) -> Vec<String> {
         let Some(list) = self.strings(t, path, key, "[\"-O3\"]") else {
             return Vec::new();
         };
         let mut out = Vec::new();
         for (i, (s, span)) in list.into_iter().enumerate() {
-            match check_flag(&s) {
+            match check(&s) {
                 Ok(()) => out.push(s),
                 Err(e) => self
                     .r
@@ -1046,6 +1056,16 @@ impl<'a> Walker<'a> {
                     e,
                     "the name becomes the Python package name (with `-` replaced by `_`)",
                 );
+            } else if n.len() > MAX_KERNEL_NAME {
+                self.r.error(
+                    "general.name",
+                    s.clone(),
+                    format!(
+                        "`{n}` is {} characters long; the ops name `_<name>_<backend>_<commit>_dirty` must fit in 64, so at most {MAX_KERNEL_NAME} are allowed",
+                        n.len()
+                    ),
+                    "choose a shorter name (a longer one builds only from a clean Git tree)",
+                );
             }
         }
         let version = match t.get("version") {
@@ -1225,12 +1245,9 @@ impl<'a> Walker<'a> {
                     }
                 }
                 if let Some((b, s)) = self.string(ht, "general.hub", "branch", "\"v1\"") {
-                    let ok = !b.is_empty()
-                        && !b.starts_with(['-', '/'])
-                        && !b.contains("..")
-                        && b.bytes().all(|c| {
-                            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'/')
-                        });
+                    let ok = b.bytes().all(|c| {
+                        c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'/')
+                    }) && check_branch(&b).is_ok();
                     if ok {
                         hub.branch = Some(b);
                     } else {
@@ -1238,7 +1255,7 @@ impl<'a> Walker<'a> {
                             "general.hub.branch",
                             s,
                             format!("`{}` is not a valid branch name", b.escape_debug()),
-                            "use letters, digits and `- _ . /`, e.g. `v1`",
+                            "use letters, digits and `- _ . /`, not starting with `refs/`, `-`, `/` or `.` nor ending with `.lock`, `/` or `.`, e.g. `v1`",
                         );
                     }
                 }
@@ -1560,10 +1577,14 @@ impl<'a> Walker<'a> {
             src,
             include,
             depends,
-            cxx_flags: self.flags(t, &p, "cxx-flags"),
+            cxx_flags: if is(Backend::Cuda) {
+                self.flags_with(t, &p, "cxx-flags", check_nvcc_host_flag)
+            } else {
+                self.flags(t, &p, "cxx-flags")
+            },
             cuda_capabilities,
             cuda_flags: if is(Backend::Cuda) {
-                self.flags(t, &p, "cuda-flags")
+                self.flags_with(t, &p, "cuda-flags", check_nvcc_flag)
             } else {
                 Vec::new()
             },
