@@ -445,7 +445,7 @@ fn run(cmd: &mut Command, log: &Path, echo: Option<&dyn Progress>, what: &str) -
     Ok(text)
 }
 
-/// Build one variant; `cores` is its share of the job budget.
+/// Build one variant; `cores` is its share of the job budget (ninja -j).
 fn build_variant(
     ctx: &Ctx,
     v: &Variant,
@@ -542,7 +542,9 @@ fn build_variant(
         }
         if let Some(tk) = &cuda {
             // nvcc compiles the architectures of one source in parallel
-            // threads: the variant's cores, shared by its CUDA sources.
+            // threads, sized to the machine rather than to the variant's
+            // share: nvcc is the long pole, and its threads take over the
+            // cores that other variants and jobs leave when they finish.
             let cu_sources = v
                 .kernels
                 .iter()
@@ -553,7 +555,11 @@ fn build_variant(
                 .max(1);
             defs.push(format!(
                 "-DKB_NVCC_THREADS={}",
-                cores.div_ceil(cu_sources).max(1)
+                ctx.args
+                    .cores
+                    .unwrap_or_else(available_cores)
+                    .div_ceil(cu_sources)
+                    .max(1)
             ));
             defs.push(format!("-DKB_NVCC={}", tk.nvcc.display()));
             defs.push(format!("-DKB_CUDART={}", tk.cudart.display()));
