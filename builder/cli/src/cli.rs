@@ -129,6 +129,9 @@ pub struct BuildArgs {
     /// Local builds: do not bind glibc symbols to the versions manylinux_2_28 allows (for debugging; the build is then usually not compliant)
     #[arg(long)]
     pub no_glibc_compat: bool,
+    /// Local builds: skip the loader check (fast edit loop); the build is then recorded as not Hub-compliant until a build without this flag
+    #[arg(long)]
+    pub defer_loader_check: bool,
 }
 
 #[derive(Debug, Args, Clone, Default)]

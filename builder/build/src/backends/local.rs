@@ -126,8 +126,12 @@ impl Ctx<'_> {
     fn probe(&self, python: &Path) -> Result<Probe> {
         let mut cache = self.probes.lock().expect("probe cache lock");
         let entry = cache.entry(python.to_path_buf()).or_insert_with(|| {
-            let home = tempfile::tempdir().map_err(|e| e.to_string())?;
-            kb_checks::verify::probe(python, home.path())
+            // Cached per environment (and GPU devices, which the probe reports).
+            toolchain::cached_probe(python, "loader", &gpu_devices(), || {
+                let home = tempfile::tempdir()?;
+                kb_checks::verify::probe(python, home.path()).map_err(Error::Message)
+            })
+            .map_err(|e| e.to_string())
         });
         entry
             .clone()
@@ -144,6 +148,35 @@ impl Ctx<'_> {
             .as_ref()
             .map_err(|e| err!("glibc compatibility: {e}"))
     }
+}
+
+/// What the loader probe's `gpu` answer depends on besides the environment:
+/// the GPU device nodes and the variables that hide devices.
+fn gpu_devices() -> String {
+    let mut key: Vec<String> = std::fs::read_dir("/dev")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("nvidia") || n == "kfd" || n == "dri")
+                .collect()
+        })
+        .unwrap_or_default();
+    key.sort();
+    for var in [
+        "CUDA_VISIBLE_DEVICES",
+        "HIP_VISIBLE_DEVICES",
+        "ROCR_VISIBLE_DEVICES",
+    ] {
+        key.push(format!("{var}={:?}", std::env::var_os(var)));
+    }
+    key.join(",")
+}
+
+/// Cores of this machine (the job budget shared by the variants of a build).
+fn available_cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 /// Build `project`'s variants for this host (or `args.variants`) with the
@@ -211,11 +244,20 @@ pub fn build(
         compat: Default::default(),
     };
 
-    let jobs = args.max_jobs.unwrap_or(1).max(1);
     let mut results: Vec<VariantResult> = Vec::new();
     let (todo, skipped): (Vec<&Variant>, Vec<&Variant>) = selected
         .into_iter()
         .partition(|v| unsupported_reason(v, &host).is_none());
+    // Variants build in parallel by default; the cores are split between
+    // the variants that run at once (ninja -j and nvcc --threads), so
+    // together they use the machine once, not once per variant.
+    let jobs = args
+        .max_jobs
+        .unwrap_or(todo.len())
+        .clamp(1, todo.len().max(1));
+    let budget = args
+        .cores
+        .unwrap_or_else(|| (available_cores() / jobs).max(1));
     for v in &skipped {
         results.push(VariantResult {
             name: v.name.clone(),
@@ -236,7 +278,7 @@ pub fn build(
                 let task = ctx.progress.task(&v.name);
                 let start = Instant::now();
                 let log = ctx.root.join(WORK_DIR).join(&v.name).join("build.log");
-                let status = match build_variant(&ctx, v, task.as_ref(), &log) {
+                let status = match build_variant(&ctx, v, task.as_ref(), &log, budget) {
                     Ok(s) => s,
                     Err(e) => Status::Failed {
                         error: e.to_string(),
@@ -428,7 +470,14 @@ fn run(cmd: &mut Command, log: &Path, echo: Option<&dyn Progress>, what: &str) -
     Ok(text)
 }
 
-fn build_variant(ctx: &Ctx, v: &Variant, pb: &dyn Task, log: &Path) -> Result<Status> {
+/// Build one variant; `cores` is its share of the job budget (ninja -j).
+fn build_variant(
+    ctx: &Ctx,
+    v: &Variant,
+    pb: &dyn Task,
+    log: &Path,
+    cores: usize,
+) -> Result<Status> {
     let work = ctx.root.join(WORK_DIR).join(&v.name);
     std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
     let _ = std::fs::remove_file(log);
@@ -507,7 +556,36 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &dyn Task, log: &Path) -> Result<St
                 .collect::<Vec<_>>()
                 .join(";")
         };
+        if v.tvm_ffi.is_none() {
+            // What CMake would otherwise import torch for (one probe per
+            // environment, cached).
+            let t = toolchain::probe(&env.python)?;
+            defs.push(format!("-DKB_TORCH_INCLUDE_DIRS={}", join(&t.include_dirs)));
+            defs.push(format!("-DKB_TORCH_LIB_DIR={}", t.lib_dir.display()));
+            defs.push(format!("-DKB_TORCH_CXX11_ABI={}", u8::from(t.abi)));
+            defs.push(format!("-DKB_TORCH_VERSION={}", t.torch));
+        }
         if let Some(tk) = &cuda {
+            // nvcc compiles the architectures of one source in parallel
+            // threads, sized to the machine rather than to the variant's
+            // share: nvcc is the long pole, and its threads take over the
+            // cores that other variants and jobs leave when they finish.
+            let cu_sources = v
+                .kernels
+                .iter()
+                .filter(|k| k.backend == Backend::Cuda)
+                .flat_map(|k| k.src.iter())
+                .filter(|s| s.ends_with(".cu"))
+                .count()
+                .max(1);
+            defs.push(format!(
+                "-DKB_NVCC_THREADS={}",
+                ctx.args
+                    .cores
+                    .unwrap_or_else(available_cores)
+                    .div_ceil(cu_sources)
+                    .max(1)
+            ));
             defs.push(format!("-DKB_NVCC={}", tk.nvcc.display()));
             defs.push(format!("-DKB_CUDART={}", tk.cudart.display()));
             defs.push(format!("-DKB_CUDA_INCLUDE_DIRS={}", join(&tk.include_dirs)));
@@ -542,10 +620,7 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &dyn Task, log: &Path) -> Result<St
         }
         pb.set_message("compiling");
         let mut cmd = Command::new(&env.ninja);
-        cmd.arg("-C").arg(&cmake_dir);
-        if let Some(c) = ctx.args.cores {
-            cmd.arg(format!("-j{c}"));
-        }
+        cmd.arg("-C").arg(&cmake_dir).arg(format!("-j{cores}"));
         let out = run(&mut cmd, log, echo, "compile")?;
         compiled = !out.contains("ninja: no work to do");
         let suffix = if v.tvm_ffi.is_some() {
@@ -589,9 +664,17 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &dyn Task, log: &Path) -> Result<St
     let dest = ctx.root.join("build").join(&v.name);
     let fingerprint = fingerprint(&stage)?;
     let fp_file = work.join("fingerprint");
+    // A build whose loader check was deferred is not up to date for a build
+    // that runs it.
+    let defer = ctx.args.defer_loader_check;
+    let fp_record = if defer {
+        format!("{fingerprint} loader-check-deferred")
+    } else {
+        fingerprint.clone()
+    };
     if !compiled
         && dest.is_dir()
-        && std::fs::read_to_string(&fp_file).ok().as_deref() == Some(fingerprint.as_str())
+        && std::fs::read_to_string(&fp_file).ok().as_deref() == Some(fp_record.as_str())
         && fingerprint_installed(&dest)? == fingerprint
     {
         return Ok(Status::UpToDate);
@@ -608,24 +691,10 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &dyn Task, log: &Path) -> Result<St
         )),
         Err(e) => Err(e),
     };
-    let probe = ctx.probe(&env.python)?;
-    let verified = kb_checks::verify::verify_variant(&stage, &env.python, &probe, None, false);
-    let loader = match verified.status {
-        VerifyStatus::Ok => Loader::Passed,
-        VerifyStatus::Skipped => Loader::NotRun(verified.reason.clone().unwrap_or_default()),
-        VerifyStatus::Failed => {
-            let mut msg = format!(
-                "get_kernel check failed: {}",
-                verified.reason.unwrap_or_default()
-            );
-            for p in &verified.problems {
-                msg.push_str(&format!("\n  {p}"));
-            }
-            if let Some(l) = &verified.log {
-                msg.push_str(&format!("\n{l}"));
-            }
-            return Err(Error::Message(msg));
-        }
+    let loader = if defer {
+        Loader::NotRun(format!("deferred (--defer-loader-check); {DEFERRED_HINT}"))
+    } else {
+        loader_check(ctx, &env, &stage)?
     };
     remove_bytecode(&stage)?;
     let digest = digest(&stage)?;
@@ -674,11 +743,38 @@ fn build_variant(ctx: &Ctx, v: &Variant, pb: &dyn Task, log: &Path) -> Result<St
     pb.set_message("installing");
     install_atomically(&stage, &dest)?;
     let _ = std::fs::remove_dir_all(&stage_root);
-    std::fs::write(&fp_file, &fingerprint)?;
+    std::fs::write(&fp_file, &fp_record)?;
     Ok(Status::Built {
         compiled,
         abi_findings: abi_list,
         noncompliant,
+    })
+}
+
+/// What a deferred loader check leaves to the user.
+const DEFERRED_HINT: &str =
+    "build without the flag (or run `kernel-builder verify`) before an upload";
+
+/// The loader check: the variant loads with `kernels` and its ops register.
+fn loader_check(ctx: &Ctx, env: &TorchEnv, stage: &Path) -> Result<Loader> {
+    let probe = ctx.probe(&env.python)?;
+    let verified = kb_checks::verify::verify_variant(stage, &env.python, &probe, None, false);
+    Ok(match verified.status {
+        VerifyStatus::Ok => Loader::Passed,
+        VerifyStatus::Skipped => Loader::NotRun(verified.reason.clone().unwrap_or_default()),
+        VerifyStatus::Failed => {
+            let mut msg = format!(
+                "get_kernel check failed: {}",
+                verified.reason.unwrap_or_default()
+            );
+            for p in &verified.problems {
+                msg.push_str(&format!("\n  {p}"));
+            }
+            if let Some(l) = &verified.log {
+                msg.push_str(&format!("\n{l}"));
+            }
+            return Err(Error::Message(msg));
+        }
     })
 }
 

@@ -39,6 +39,9 @@ pub struct BuildOptions {
     /// Local builds: leave glibc symbol versions as the host links them
     /// (no `glibc_compat` layer; for debugging).
     pub no_glibc_compat: bool,
+    /// Local builds: skip the loader check for a fast edit loop. The build is
+    /// then recorded as not Hub-compliant ("loader check not run: deferred").
+    pub defer_loader_check: bool,
 }
 
 /// What a build did, by backend.

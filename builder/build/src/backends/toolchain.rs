@@ -85,51 +85,100 @@ pub(super) fn run_logged(cmd: &mut Command, log: &Path, what: &str) -> Result<()
 
 const PROBE: &str = crate::scripts::TORCH_PROBE;
 
-/// `torch/version.py` of the environment `python` belongs to, if it is a venv-style layout.
-fn torch_version_file(python: &Path) -> Option<PathBuf> {
+/// What the torch probe (`py/torch_probe.py`) reports about an environment.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TorchProbe {
+    pub torch: String,
+    pub python: String,
+    pub abi: bool,
+    /// Header directories of torch (`torch.utils.cpp_extension.include_paths()`).
+    pub include_dirs: Vec<PathBuf>,
+    /// torch's `lib/` directory (libc10, libtorch_cpu, ...).
+    pub lib_dir: PathBuf,
+}
+
+/// `site-packages` of the environment `python` belongs to, if it is a venv-style layout.
+fn site_packages(python: &Path) -> Option<PathBuf> {
     let root = python.parent()?.parent()?;
     let lib = std::fs::read_dir(root.join("lib")).ok()?;
     let mut dirs: Vec<PathBuf> = lib.filter_map(|e| e.ok()).map(|e| e.path()).collect();
     dirs.sort();
     dirs.into_iter()
-        .map(|d| d.join("site-packages/torch/version.py"))
-        .find(|p| p.is_file())
+        .map(|d| d.join("site-packages"))
+        .find(|p| p.join("torch/version.py").is_file())
 }
 
-/// Probe results are cached per interpreter and invalidated when torch changes.
-fn probe(python: &Path) -> Result<(String, String, bool)> {
+fn mtime_ns(p: &Path) -> Option<u128> {
+    std::fs::metadata(p)
+        .ok()?
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_nanos())
+}
+
+/// A key that changes when the environment of `python` changes: the
+/// interpreter, its `site-packages` (a package installed or removed changes
+/// the directory), torch's and kernels' install, and `extra` (what else the
+/// cached answer depends on). `None`: not a layout this can follow; do not cache.
+pub fn env_key(python: &Path, extra: &str) -> Option<String> {
     use sha2::{Digest, Sha256};
-    let stamp = torch_version_file(python)
-        .and_then(|f| std::fs::metadata(&f).ok()?.modified().ok())
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_nanos());
-    let key: String = Sha256::digest(python.to_string_lossy().as_bytes())
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let cache = cache_dir().join("probes").join(format!("{key}.json"));
-    if let Some(stamp) = stamp {
-        if let Ok(text) = std::fs::read_to_string(&cache) {
-            if let Ok((s, t, p, a)) = serde_json::from_str::<(u128, String, String, bool)>(&text) {
-                if s == stamp {
-                    return Ok((t, p, a));
-                }
-            }
+    let site = site_packages(python)?;
+    let mut h = Sha256::new();
+    h.update(python.as_os_str().as_encoded_bytes());
+    for p in [
+        python.to_path_buf(),
+        site.clone(),
+        site.join("torch/version.py"),
+        site.join("kernels"),
+    ] {
+        h.update(format!("\0{:?}", mtime_ns(&p)).as_bytes());
+    }
+    h.update(b"\0");
+    h.update(extra.as_bytes());
+    Some(
+        h.finalize()
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    )
+}
+
+/// A probe of `python` cached under the toolchain cache (`probes/<kind>-<key>.json`),
+/// keyed by [`env_key`]: one Python start per environment, not per build.
+pub fn cached_probe<T: Serialize + serde::de::DeserializeOwned>(
+    python: &Path,
+    kind: &str,
+    extra: &str,
+    run: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    let Some(key) = env_key(python, extra) else {
+        return run();
+    };
+    let cache = cache_dir()
+        .join("probes")
+        .join(format!("{kind}-{key}.json"));
+    if let Ok(text) = std::fs::read_to_string(&cache) {
+        if let Ok(v) = serde_json::from_str::<T>(&text) {
+            return Ok(v);
         }
     }
-    let r = probe_uncached(python)?;
-    if let Some(stamp) = stamp {
-        let _ = std::fs::create_dir_all(cache.parent().expect("has parent"));
-        let _ = std::fs::write(
-            &cache,
-            serde_json::to_string(&(stamp, &r.0, &r.1, r.2)).unwrap_or_default(),
-        );
+    let v = run()?;
+    let _ = std::fs::create_dir_all(cache.parent().expect("has parent"));
+    if let Ok(text) = serde_json::to_string(&v) {
+        let _ = kb_core::fsutil::write_atomic(&cache, text.as_bytes());
     }
-    Ok(r)
+    Ok(v)
 }
 
-fn probe_uncached(python: &Path) -> Result<(String, String, bool)> {
+/// The torch probe of `python` (cached per environment).
+pub fn probe(python: &Path) -> Result<TorchProbe> {
+    cached_probe(python, "torch", "", || probe_uncached(python))
+}
+
+fn probe_uncached(python: &Path) -> Result<TorchProbe> {
     let out = kb_core::pyenv::python_command(python)
         .args(["-c", PROBE])
         .output()
@@ -144,13 +193,12 @@ fn probe_uncached(python: &Path) -> Result<(String, String, bool)> {
                 .unwrap_or("")
         );
     }
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).context("parsing the torch probe")?;
-    Ok((
-        v["torch"].as_str().unwrap_or_default().to_string(),
-        v["python"].as_str().unwrap_or_default().to_string(),
-        v["abi"].as_bool().unwrap_or(true),
-    ))
+    let last = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    serde_json::from_str(&last).context("parsing the torch probe")
 }
 
 fn torch_matches(installed: &str, wanted: &Version) -> bool {
@@ -179,7 +227,12 @@ fn find_tool(bin_dir: &Path, name: &str) -> Result<PathBuf> {
 pub fn torch_env(version: &Version, log: &Path) -> Result<TorchEnv> {
     if let Some(py) = std::env::var_os("KERNEL_BUILDER_PYTHON") {
         let python = PathBuf::from(py);
-        let (torch, pyver, abi) = probe(&python)?;
+        let TorchProbe {
+            torch,
+            python: pyver,
+            abi,
+            ..
+        } = probe(&python)?;
         if !torch_matches(&torch, version) {
             bail!("KERNEL_BUILDER_PYTHON={} has torch {torch}, but this variant needs torch {version}; unset KERNEL_BUILDER_PYTHON to let kernel-builder provision it", python.display());
         }
@@ -237,7 +290,8 @@ pub fn torch_env(version: &Version, log: &Path) -> Result<TorchEnv> {
         log,
         &format!("installing {spec} from PyPI"),
     )?;
-    let (torch, pyver, abi) = probe(&python)?;
+    let p = probe(&python)?;
+    let (torch, pyver, abi) = (p.torch, p.python, p.abi);
     let bin = dir.join("bin");
     let env = TorchEnv {
         cmake: find_tool(&bin, "cmake")?,

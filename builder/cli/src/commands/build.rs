@@ -22,6 +22,7 @@ fn build_options(a: &BuildArgs) -> BuildOptions {
         print_build_logs: a.print_build_logs,
         local: a.local,
         no_glibc_compat: a.no_glibc_compat,
+        defer_loader_check: a.defer_loader_check,
     }
 }
 
@@ -48,6 +49,9 @@ pub fn build(a: &BuildArgs, p: Printer) -> Result<Status> {
 
 /// Build (checks run as part of every variant build), then upload `build/`.
 pub fn build_and_upload(a: BuildAndUploadArgs, p: Printer) -> Result<Status> {
+    if a.build.defer_loader_check {
+        anyhow::bail!("--defer-loader-check is for local edit loops: an upload needs the loader check; drop the flag");
+    }
     let status = build(&a.build, p)?;
     if status != Status::Ok {
         return Ok(status);

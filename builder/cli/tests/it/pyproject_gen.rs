@@ -54,7 +54,12 @@ fn cuda_project_uses_plan_values() {
         cm.contains("set(KB_VARIANT \"torch215-cxx11-cu132-x86_64-linux\")"),
         "{cm}"
     );
-    assert!(cm.contains("set(KB_OPS_NAME \"_all_backends_cuda_abc1234\")"));
+    // The ops name is only in the header the bindings include, never in CMake.
+    assert!(!cm.contains("abc1234"), "{cm}");
+    assert_eq!(
+        file(&g, "cmake/ops_name.h").lines().last(),
+        Some("#define TORCH_EXTENSION_NAME _all_backends_cuda_abc1234")
+    );
     assert!(cm.contains("set(KB_ROOT \"/src/k\")"));
     assert!(cm.contains("set(CMAKE_CXX_STANDARD 20)"));
     assert!(
@@ -63,7 +68,7 @@ fn cuda_project_uses_plan_values() {
     );
     assert!(cm.contains("\"--use_fast_math\""));
     assert!(cm.contains(
-        "kb_add_binding_source(${KB_OPS_NAME} \"${KB_ROOT}/torch-ext/torch_binding.cpp\")"
+        "kb_add_binding_source(${KB_TARGET} \"${KB_ROOT}/torch-ext/torch_binding.cpp\")"
     ));
     assert!(cm.contains("\"${KB_ROOT}/include\""));
     assert!(
@@ -296,7 +301,9 @@ fn tvm_ffi_projects_build_a_plain_shared_library() {
     let v = p.variant("tvm-ffi01-cu132-x86_64-linux").unwrap();
     let g = generate(&p, v, None, "_relu_tvm_ffi_cuda_abc1234").unwrap();
     let cm = file(&g, "CMakeLists.txt");
-    assert!(cm.contains("kb_find_tvm_ffi()") && cm.contains("add_library(${KB_OPS_NAME} SHARED)"));
+    assert!(cm.contains("kb_find_tvm_ffi()") && cm.contains("add_library(${KB_TARGET} SHARED)"));
+    assert!(file(&g, "cmake/ops_name.h")
+        .contains("#define TVM_FFI_EXTENSION_NAME _relu_tvm_ffi_cuda_abc1234"));
     assert!(!cm.contains("kb_find_torch()"));
     let ops = file(&g, "tvm-ffi-ext/relu_tvm_ffi/_ops.py");
     assert!(

@@ -18,7 +18,14 @@ if(KB_BACKEND STREQUAL "xpu")
 endif()
 
 # Call after find_package(Python3 ... Development.SABIModule) at top level.
+# kernel-builder passes what it probed (KB_TORCH_INCLUDE_DIRS, KB_TORCH_LIB_DIR,
+# KB_TORCH_CXX11_ABI, KB_TORCH_VERSION) as -D values; without them torch is
+# imported here once.
 function(kb_find_torch)
+  if(KB_TORCH_INCLUDE_DIRS AND KB_TORCH_LIB_DIR AND DEFINED KB_TORCH_CXX11_ABI)
+    message(STATUS "kernel-builder: torch ${KB_TORCH_VERSION} (${KB_TORCH_LIB_DIR}, as probed)")
+    return()
+  endif()
   execute_process(
     COMMAND "${Python3_EXECUTABLE}" -c
       "import os, torch, torch.utils.cpp_extension as e; print(','.join(e.include_paths())); print(os.path.join(os.path.dirname(torch.__file__), 'lib')); print(int(torch.compiled_with_cxx11_abi())); print(torch.__version__)"
@@ -117,14 +124,13 @@ function(kb_configure_extension target)
   set_property(GLOBAL PROPERTY KB_USES_SYCL OFF)
 endfunction()
 
+# A binding source: the only kind of source that sees the ops name
+# (TORCH_EXTENSION_NAME or TVM_FFI_EXTENSION_NAME, from cmake/ops_name.h).
 function(kb_add_binding_source target src)
   target_sources(${target} PRIVATE "${src}")
   if(src MATCHES "\\.(c|cc|cpp|cxx|mm)$")
-    if(KB_FRAMEWORK STREQUAL "tvm-ffi")
-      set_property(SOURCE "${src}" TARGET_DIRECTORY ${target} APPEND PROPERTY COMPILE_DEFINITIONS TVM_FFI_EXTENSION_NAME=${KB_OPS_NAME})
-    else()
-      set_property(SOURCE "${src}" TARGET_DIRECTORY ${target} APPEND PROPERTY COMPILE_DEFINITIONS TORCH_EXTENSION_NAME=${KB_OPS_NAME})
-    endif()
+    # Joined `-include<file>`: CMake de-duplicates separate option words.
+    set_property(SOURCE "${src}" TARGET_DIRECTORY ${target} APPEND PROPERTY COMPILE_OPTIONS "-include${KB_CMAKE_DIR}/ops_name.h")
   endif()
 endfunction()
 
@@ -187,6 +193,11 @@ function(kb_device_object target kind src includes cxx_flags device_flags target
     set(_cmd "${KB_NVCC}" -c "${src}" -o "${_obj}" -MD -MF "${_dep}" -std=c++${CMAKE_CXX_STANDARD} ${_opt}
       -Xcompiler=-fPIC -Xcompiler=-fno-gnu-unique ${_xcomp} --expt-relaxed-constexpr --expt-extended-lambda
       ${_defs} ${_incs} ${_arch} ${device_flags})
+    # Architectures compiled in parallel inside nvcc (kernel-builder sizes
+    # KB_NVCC_THREADS to the cores the build leaves free).
+    if(KB_NVCC_THREADS GREATER 1)
+      list(APPEND _cmd --threads ${KB_NVCC_THREADS})
+    endif()
     if(KB_NVCC_CCBIN)
       list(APPEND _cmd -ccbin "${KB_NVCC_CCBIN}")
     endif()
@@ -351,11 +362,22 @@ function(kb_find_shared out dirs names)
 endfunction()
 
 function(kb_finalize_extension target)
+  # Device objects are built by their own target and reach only the link
+  # step (as link options, so they come before the libraries, and as
+  # LINK_DEPENDS): as sources of the module they would make every host
+  # compile wait for them.
   get_property(_objs GLOBAL PROPERTY KB_DEVICE_OBJECTS)
   if(_objs)
-    target_sources(${target} PRIVATE ${_objs})
-    set_source_files_properties(${_objs} PROPERTIES EXTERNAL_OBJECT TRUE GENERATED TRUE)
+    add_custom_target(kb_device_objects ALL DEPENDS ${_objs})
+    target_link_options(${target} PRIVATE ${_objs})
+    set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS ${_objs})
   endif()
+  # The module is linked as kb_module<suffix> (no ops name in CMake, see
+  # CMakeLists.txt) and copied to <ops name><suffix> after each link.
+  set(_rename "${CMAKE_COMMAND}" "-DOPS_NAME_H=${KB_CMAKE_DIR}/ops_name.h" "-DMODULE=$<TARGET_FILE:${target}>")
+  add_custom_command(TARGET ${target} POST_BUILD
+    COMMAND ${_rename} -P "${KB_CMAKE_DIR}/module-name.cmake" VERBATIM)
+  install(CODE "execute_process(COMMAND \"${CMAKE_COMMAND}\" \"-DOPS_NAME_H=${KB_CMAKE_DIR}/ops_name.h\" \"-DMODULE=$<TARGET_FILE:${target}>\" \"-DDEST=\${CMAKE_INSTALL_PREFIX}\" -P \"${KB_CMAKE_DIR}/module-name.cmake\" COMMAND_ERROR_IS_FATAL ANY)")
   get_property(_cuda GLOBAL PROPERTY KB_USES_CUDA)
   if(_cuda OR KB_BACKEND STREQUAL "cuda")
     if(KB_CUDA_INCLUDE_DIRS)
