@@ -3,16 +3,9 @@
 //! on every fixture, on a short random run, and on each input the long runs
 //! found (one test per finding).
 
-use std::collections::BTreeSet;
-
 use proptest::prelude::*;
 
-use crate::support::gen_oracle::{check, cmake_commands, toml_from_bytes, Finding};
-
-/// Findings other than the flag-opacity ones owned by issue 15 part B.
-fn mine(findings: Vec<Finding>) -> Vec<Finding> {
-    findings.into_iter().filter(|f| !f.is_part_b()).collect()
-}
+use crate::support::gen_oracle::{check, cmake_commands, toml_from_bytes};
 
 #[test]
 fn example_and_fixture_projects_hold_every_property() {
@@ -102,7 +95,7 @@ fn random_documents_hold_every_property() {
     runner
         .run(&prop::collection::vec(any::<u8>(), 0..512), |bytes| {
             let src = toml_from_bytes(&bytes);
-            let f = mine(check(&src));
+            let f = check(&src);
             prop_assert!(f.is_empty(), "{src}\n{f:#?}");
             Ok(())
         })
@@ -110,10 +103,8 @@ fn random_documents_hold_every_property() {
 }
 
 /// Inputs found by the long fuzz runs (`fuzz/regressions/*.toml`), one
-/// regression test each. A file's `# expect:` lines list the findings it may
-/// still produce: only flag-opacity classes owned by issue 15 part B, which
-/// disappear when part B lands (then drop the `# expect:` lines). Every
-/// other property must hold already.
+/// regression test each: every property holds for each (the flag-opacity
+/// findings were fixed where build.toml strings enter the generated CMake).
 #[test]
 fn fuzz_findings_are_regression_tests() {
     let dir = crate::support::repo().join("fuzz/regressions");
@@ -125,23 +116,8 @@ fn fuzz_findings_are_regression_tests() {
         }
         n += 1;
         let src = std::fs::read_to_string(&p).unwrap();
-        let expect: BTreeSet<&str> = src
-            .lines()
-            .filter_map(|l| l.strip_prefix("# expect: "))
-            .map(str::trim)
-            .collect();
         let findings = check(&src);
-        let got: BTreeSet<&str> = findings.iter().map(|f| f.class).collect();
-        assert!(
-            got.is_subset(&expect),
-            "{}: expected at most {expect:?}, got {findings:#?}",
-            p.display()
-        );
-        assert!(
-            findings.iter().all(Finding::is_part_b),
-            "{}: {findings:#?}",
-            p.display()
-        );
+        assert!(findings.is_empty(), "{}: {findings:#?}", p.display());
     }
     assert!(n > 0, "no regression inputs in {}", dir.display());
 }

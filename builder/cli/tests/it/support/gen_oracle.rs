@@ -39,12 +39,7 @@ pub struct Finding {
     pub detail: String,
 }
 
-impl Finding {
-    /// Owned by issue 15 part B (flag opacity in the CMake templates).
-    pub fn is_part_b(&self) -> bool {
-        self.class.starts_with("flag-")
-    }
-}
+impl Finding {}
 
 fn finding(out: &mut Vec<Finding>, class: &'static str, detail: String) {
     out.push(Finding { class, detail });
@@ -558,6 +553,11 @@ const CMAKE_COMMANDS: &[&str] = &[
     "set",
     "if",
     "endif",
+    "foreach",
+    "endforeach",
+    "get_target_property",
+    "get_source_file_property",
+    "set_property",
     "include",
     "find_package",
     "kb_find_torch",
@@ -724,6 +724,23 @@ fn check_output(o: &Output, out: &mut Vec<Finding>) {
                     continue;
                 }
                 check_cmake(p, v, text, out);
+            } else if name.ends_with("cmake/ops_name.h") {
+                let ops = kb_core::ops_id::ops_name(
+                    &p.kernel.python_name,
+                    v.backend.as_str(),
+                    OPS_NAME_UNIQUE,
+                );
+                let defined = text.lines().any(|l| {
+                    let w: Vec<&str> = l.split_whitespace().collect();
+                    w.len() == 3 && w[0] == "#define" && w[2] == ops
+                });
+                if !defined {
+                    finding(
+                        out,
+                        "ops-name",
+                        format!("{}: cmake/ops_name.h does not define `{ops}`", v.name),
+                    );
+                }
             } else if name.ends_with(".py") {
                 check_python(p, v, &name, text, out);
             } else if name.ends_with("pyproject.toml") {
@@ -772,14 +789,21 @@ fn check_cmake(p: &Plan, v: &Variant, text: &str, out: &mut Vec<Finding>) {
     let args: Vec<&Arg> = cmds.iter().flat_map(|(_, a)| a.iter()).collect();
     let has = |s: &str| args.iter().any(|a| a.text == s);
     let ops = kb_core::ops_id::ops_name(&p.kernel.python_name, v.backend.as_str(), OPS_NAME_UNIQUE);
-    for (what, val) in [("variant name", v.name.clone()), ("ops name", ops)] {
-        if !has(&val) {
-            finding(
-                out,
-                "cmake-value",
-                format!("{}: {what} `{val}` not one argument", v.name),
-            );
-        }
+    if !has(&v.name) {
+        finding(
+            out,
+            "cmake-value",
+            format!("{}: variant name `{}` not one argument", v.name, v.name),
+        );
+    }
+    // The ops name stays out of CMake (cmake/ops_name.h carries it), so a new
+    // commit recompiles the binding alone without reconfiguring.
+    if text.contains(&ops) {
+        finding(
+            out,
+            "cmake-value",
+            format!("{}: ops name `{ops}` in CMakeLists.txt", v.name),
+        );
     }
     let root = |s: &str| format!("${{KB_ROOT}}/{s}");
     for s in v
@@ -823,15 +847,45 @@ fn check_cmake(p: &Plan, v: &Variant, text: &str, out: &mut Vec<Finding>) {
         flags.extend(k.cxx_flags.iter().map(|f| ("kernel.cxx-flags", f)));
         flags.extend(device.iter().map(|f| ("kernel device flags", f)));
     }
+    // What CMake hands the compiler for an argument in a place that evaluates
+    // generator expressions: the two self-yielding spellings the generator
+    // uses for `$` and `>` are decoded; any other expression or a variable
+    // reference would be evaluated, so the argument is not opaque (None).
+    fn evaluated(text: &str) -> Option<String> {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(i) = rest.find('$') {
+            out.push_str(&rest[..i]);
+            rest = &rest[i..];
+            if let Some(r) = rest.strip_prefix("$<1:$>") {
+                out.push('$');
+                rest = r;
+            } else if let Some(r) = rest.strip_prefix("$<ANGLE-R>") {
+                out.push('>');
+                rest = r;
+            } else if rest.starts_with("$<") || rest.starts_with("${") || rest.starts_with("$ENV{")
+            {
+                return None;
+            } else {
+                out.push('$');
+                rest = &rest[1..];
+            }
+        }
+        out.push_str(rest);
+        Some(out)
+    }
     for (key, f) in flags {
         let class = if f.contains(';') {
             "flag-list-separator"
+        } else if args
+            .iter()
+            .any(|a| evaluated(&a.text).as_deref() == Some(f.as_str()))
+        {
+            continue;
         } else if f.contains("$<") || f.contains("${") || f.contains("$ENV{") {
             "flag-cmake-expression"
-        } else if !has(f) {
-            "flag-not-one-argument"
         } else {
-            continue;
+            "flag-not-one-argument"
         };
         finding(
             out,
