@@ -12,7 +12,7 @@ pub mod templates;
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
-use kb_core::config::{check_kernel_name, check_license, check_repo_id, Backend};
+use kb_core::config::{check_kernel_name, check_license, check_repo_id, Backend, PYTHON_KEYWORDS};
 use kb_core::{bail, err, Context, Report, Result};
 use serde::Serialize;
 use templates::{When, SCAFFOLD_BACKENDS, TEMPLATES};
@@ -70,13 +70,6 @@ fn check_repo_part(repo: &str, origin: &str) -> Result<String> {
     }
     Ok(name)
 }
-
-/// Python's reserved words (lowercase ones: kernel names are lowercase).
-const PYTHON_KEYWORDS: &[&str] = &[
-    "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif",
-    "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda",
-    "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
-];
 
 /// Parse and validate `--name OWNER/REPO`.
 pub fn parse_name(s: &str) -> Result<RepoName> {

@@ -733,3 +733,21 @@ fn kernel_names_too_long_for_the_ops_name() {
         &["`general.name`", "44 characters long", "at most 43"],
     );
 }
+
+/// A Python keyword as the package name builds and loads (the loader uses
+/// importlib) but `import <name>` does not parse: a warning with a fix.
+#[test]
+fn python_keyword_names_warn() {
+    let (_, w) = warns(
+        &format!("{HEAD}{TORCH}").replace("name = \"relu\"", "name = \"class\""),
+        &[
+            "`general.name`",
+            "`class` is a Python keyword",
+            "class-kernel",
+        ],
+    );
+    let keyword = |w: &[String]| w.iter().filter(|m| m.contains("Python keyword")).count();
+    assert_eq!(keyword(&w), 1, "{w:?}");
+    let (_, w) = ok(&format!("{HEAD}{TORCH}").replace("name = \"relu\"", "name = \"classy\""));
+    assert_eq!(keyword(&w), 0, "{w:?}");
+}

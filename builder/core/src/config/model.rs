@@ -335,6 +335,13 @@ pub fn is_valid_kernel_name(s: &str) -> bool {
 /// (`<7 hex>_dirty`, 13): 64 - 6 - 13 - 2 separators.
 pub const MAX_KERNEL_NAME: usize = 43;
 
+/// Python's reserved words (lowercase ones: kernel names are lowercase).
+pub const PYTHON_KEYWORDS: &[&str] = &[
+    "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif",
+    "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda",
+    "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
+];
+
 /// Check a kernel name, suggesting a valid one when possible.
 pub fn check_kernel_name(s: &str) -> Result<(), String> {
     if is_valid_kernel_name(s) {

@@ -1066,6 +1066,19 @@ impl<'a> Walker<'a> {
                     ),
                     "choose a shorter name (a longer one builds only from a clean Git tree)",
                 );
+            } else if PYTHON_KEYWORDS.contains(&n.replace('-', "_").as_str()) {
+                // The loader imports the package with importlib, so the kernel
+                // still builds and loads; only `import <name>` does not parse.
+                self.r.warning(
+                    "general.name",
+                    s.clone(),
+                    format!(
+                        "`{}` is a Python keyword: `import {}` and the scaffold's `def` do not parse (the loader still imports it)",
+                        n.replace('-', "_"),
+                        n.replace('-', "_")
+                    ),
+                    format!("choose another name, e.g. `{n}-kernel`"),
+                );
             }
         }
         let version = match t.get("version") {
