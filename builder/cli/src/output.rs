@@ -66,11 +66,13 @@ impl Printer {
 /// all, otherwise 1. Prints the error.
 pub fn fail(e: &anyhow::Error) -> ExitCode {
     let core = e.downcast_ref::<kb_core::Error>();
-    let input =
-        core.is_some_and(|c| c.is_input()) || e.downcast_ref::<kb_checks::InputError>().is_some();
     // build.toml diagnostics carry their own `error:` prefix and help lines.
     let config = matches!(core, Some(kb_core::Error::Config(_)))
         || e.downcast_ref::<kb_core::config::ConfigErrors>().is_some();
+    // A build.toml that cannot be used is bad input too.
+    let input = config
+        || core.is_some_and(|c| c.is_input())
+        || e.downcast_ref::<kb_checks::InputError>().is_some();
     if config {
         eprintln!("{}", safe(&e.to_string()));
     } else {

@@ -62,7 +62,7 @@ fn check_config_ok_and_error_exit_codes() {
     let d = tempfile::tempdir().unwrap();
     std::fs::write(d.path().join("build.toml"), "[general]\nname = \"x\"\n").unwrap();
     let out = kb().arg("check-config").arg(d.path()).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("build.toml") && err.contains("general.name") && err.contains("help:"),
@@ -73,7 +73,7 @@ fn check_config_ok_and_error_exit_codes() {
         .arg(d.path().join("missing"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no build.toml here"));
 }
 
@@ -101,7 +101,7 @@ fn list_variants_filters_and_json() {
         .arg(fixture("bounds"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
@@ -130,7 +130,7 @@ fn special_files_never_block_a_command() {
     let d = tempfile::tempdir().unwrap();
     mkfifo(&d.path().join("build.toml"));
     let out = output_within(kb().arg("check-config").arg(d.path()), 20);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("FIFO"), "{err}");
 

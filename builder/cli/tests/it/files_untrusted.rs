@@ -248,7 +248,7 @@ fn check_config_names_what_build_toml_is() {
         let d = tempfile::tempdir().unwrap();
         make(d.path());
         let (code, text) = run_within(kb().arg("check-config").arg(d.path()));
-        assert_eq!(code, Some(1), "{case}:\n{text}");
+        assert_eq!(code, Some(2), "{case}:\n{text}");
         assert!(text.contains(says), "{case}:\n{text}");
         assert!(text.contains("must be a regular file"), "{case}:\n{text}");
         assert!(!text.contains("permissions"), "{case}: wrong hint:\n{text}");

@@ -352,7 +352,7 @@ fn plan_file_from_build_toml_alone() {
         .arg(d.path())
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("torch-ext/torch_binding.cpp` does not exist"),
