@@ -1,6 +1,6 @@
 """Describe a torch environment for the local backend: torch and Python
 versions, the C++ ABI of torch, and what compiling against it needs (header
-and library directories, OpenMP). Prints one JSON object; kernel-builder
+and library directories). Prints one JSON object; kernel-builder
 caches it per environment and passes the values to CMake, which then never
 imports torch."""
 

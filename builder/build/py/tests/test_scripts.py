@@ -18,11 +18,21 @@ def run(script):
 
 def test_torch_probe():
     info = json.loads(run("torch_probe.py"))
+    torch_dir = Path(torch.__file__).parent
+    include_dirs = info.pop("include_dirs")
+    lib_dir = Path(info.pop("lib_dir"))
     assert info == {
         "torch": torch.__version__,
         "python": platform.python_version(),
         "abi": bool(torch.compiled_with_cxx11_abi()),
     }
+    # What CMake receives instead of importing torch: torch's own headers
+    # first, and the directory holding libc10/libtorch.
+    assert Path(include_dirs[0]) == torch_dir / "include"
+    assert all((Path(d)).is_dir() for d in include_dirs)
+    assert (Path(include_dirs[0]) / "torch" / "library.h").is_file()
+    assert lib_dir == torch_dir / "lib"
+    assert any(lib_dir.glob("libc10.*"))
 
 
 def test_doctor_python():
