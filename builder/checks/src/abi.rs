@@ -1199,27 +1199,12 @@ fn load(path: &Path) -> std::io::Result<Bytes> {
     }
 }
 
-/// Is this file name a native module or shared library?
-pub fn is_native_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    // `libfoo.so.1.2` is a versioned library; `foo.so.c` is not.
-    let versioned_so = lower.rfind(".so.").is_some_and(|i| {
-        let rest = &lower[i + 4..];
-        !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-    });
-    lower.ends_with(".so")
-        || versioned_so
-        || lower.ends_with(".dylib")
-        || lower.ends_with(".pyd")
-        || lower.ends_with(".dll")
-}
-
 /// Native modules of a variant directory (the one walk: recursive, sorted,
 /// `__pycache__` skipped).
 pub fn native_files(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
     Ok(kb_core::walk::files(dir, kb_core::walk::Rule::Variant)?
         .into_iter()
-        .filter(|f| is_native_name(f.rel.rsplit('/').next().unwrap_or(&f.rel)))
+        .filter(|f| crate::files::is_native_name(f.rel.rsplit('/').next().unwrap_or(&f.rel)))
         .map(|f| f.path)
         .collect())
 }
@@ -1328,7 +1313,7 @@ fn missing_native_module(variant: &Path, natives: &[PathBuf]) -> Option<String> 
                 .to_string()
         });
     };
-    let expected = crate::layout::expected_native_modules(vname.as_ref(), &id);
+    let expected = crate::files::expected_native_modules(vname.as_ref(), &id);
     if expected.iter().any(|e| names.contains(&e.as_str())) {
         return None;
     }
@@ -1544,23 +1529,6 @@ mod tests {
         assert!(s["_Py_Dealloc"].abi_only);
         assert!(!s.contains_key("_PyObject_GetDictPtr"));
         let _ = torch_stable_abi();
-    }
-
-    #[test]
-    fn native_names() {
-        for n in [
-            "_relu.abi3.so",
-            "libcudart.so.13",
-            "libfoo.so.1.2.3",
-            "x.dylib",
-            "m.pyd",
-            "c10.DLL",
-        ] {
-            assert!(is_native_name(n), "{n}");
-        }
-        for n in ["foo.so.c", "x.soap", "__init__.py", "libfoo.so.1a"] {
-            assert!(!is_native_name(n), "{n}");
-        }
     }
 
     #[test]

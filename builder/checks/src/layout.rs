@@ -120,21 +120,6 @@ fn torch_ops_namespaces(src: &str) -> BTreeSet<String> {
 
 /// Check the layout of one variant directory. `python_name` comes from
 /// `build.toml` when known (otherwise from `metadata.json`).
-/// The names the native module of a compiled variant may have, from the
-/// `id` in its metadata.json (the first is the usual one). Empty for noarch
-/// variants, which have none.
-pub fn expected_native_modules(vname: Option<&VariantName>, id: &str) -> Vec<String> {
-    if vname.is_some_and(|v| v.is_noarch()) {
-        Vec::new()
-    } else if vname.and_then(|v| v.os.as_deref()) == Some("windows") {
-        vec![format!("{id}.pyd")]
-    } else if vname.map(|v| v.framework) == Some(Framework::TvmFfi) {
-        vec![format!("{id}.abi3.so"), format!("{id}.so")]
-    } else {
-        vec![format!("{id}.abi3.so")]
-    }
-}
-
 pub fn check_variant_layout(dir: &Path, python_name: Option<&str>) -> VariantLayout {
     let variant = dir
         .file_name()
@@ -333,7 +318,7 @@ pub fn check_variant_layout(dir: &Path, python_name: Option<&str>) -> VariantLay
         .iter()
         .filter(|f| !f.rel.contains('/'))
         .map(|f| f.rel.clone())
-        .filter(|n| super::abi::is_native_name(n))
+        .filter(|n| super::files::is_native_name(n))
         .collect();
     natives.sort();
     let tvm = vname.as_ref().map(|v| v.framework) == Some(Framework::TvmFfi);
@@ -347,7 +332,7 @@ pub fn check_variant_layout(dir: &Path, python_name: Option<&str>) -> VariantLay
             }
         }
         if !noarch {
-            let expected = expected_native_modules(vname.as_ref(), id);
+            let expected = super::files::expected_native_modules(vname.as_ref(), id);
             if !natives.iter().any(|n| expected.contains(n)) {
                 issues.push(Issue::error(
                     Some(&expected[0]),
@@ -376,7 +361,7 @@ pub fn check_variant_layout(dir: &Path, python_name: Option<&str>) -> VariantLay
                 ));
             }
         }
-        for f in super::verify::python_files_mentioning(dir, id) {
+        for f in super::files::python_files_mentioning(dir, id) {
             issues.push(Issue::error(
                 Some(&f),
                 format!("hard-codes this build's ops id `{id}`; every build has its own id, so use `ops` / `add_op_namespace_prefix` from `._ops`"),

@@ -8,6 +8,7 @@
 
 pub mod abi;
 pub mod compliance;
+pub mod files;
 pub mod hash;
 pub mod layout;
 pub mod ops_namespace;

@@ -356,7 +356,7 @@ pub fn synthesize_second_build(variant: &Path, dest: &Path) -> Result<(String, S
             meta.to_json().into_bytes()
         } else if top && name == "_ops.py" {
             replace_all(&bytes, id.as_bytes(), new_id.as_bytes()).0
-        } else if super::abi::is_native_name(&name) {
+        } else if super::files::is_native_name(&name) {
             let (patched, n) = replace_all(&bytes, id.as_bytes(), new_id.as_bytes());
             if n > 0 && !has_gnu_hash(&bytes)? {
                 return Err(format!(
@@ -398,19 +398,6 @@ fn stage(variant: &Path, repo: &Path) -> Result<PathBuf, String> {
         return Err("verify needs symbolic links".into());
     }
     Ok(repo.to_path_buf())
-}
-
-/// Python files other than `_ops.py` that contain `id` (relative paths).
-pub fn python_files_mentioning(variant: &Path, id: &str) -> Vec<String> {
-    let Ok(files) = kb_core::walk::files(variant, kb_core::walk::Rule::Variant) else {
-        return Vec::new();
-    };
-    files
-        .into_iter()
-        .filter(|f| f.rel.ends_with(".py") && f.rel != "_ops.py")
-        .filter(|f| kb_core::fsutil::read_regular_to_string(&f.path).is_ok_and(|t| t.contains(id)))
-        .map(|f| f.rel)
-        .collect()
 }
 
 fn read_id(variant: &Path) -> Option<String> {
@@ -561,7 +548,7 @@ pub fn verify_variant(
             }
             None => {
                 let dest = tmp.path().join("repo2").join("build").join(&name);
-                let hardcoded = python_files_mentioning(variant, &id);
+                let hardcoded = super::files::python_files_mentioning(variant, &id);
                 if !hardcoded.is_empty() {
                     hardcoded_problem = Some(format!(
                         "{} hard-code{} this build's ops id `{id}`; another build has another id, so use `ops` / `add_op_namespace_prefix` from `._ops`",
