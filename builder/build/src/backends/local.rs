@@ -911,7 +911,16 @@ fn explain_findings(
         .filter(|f| f.violation.kind == ViolationKind::SymbolVersion)
         .filter_map(|f| f.violation.symbol.clone())
         .collect();
-    let module = findings.first().map(|f| f.file.clone()).unwrap_or_default();
+    // The installed module is `<ops name><suffix>`; ninja knows it as
+    // `<MODULE_TARGET><suffix>` (the ops name is not in the build graph).
+    let module = findings
+        .first()
+        .map(|f| {
+            let name = f.file.rsplit('/').next().unwrap_or(&f.file);
+            let suffix = name.find('.').map(|i| &name[i..]).unwrap_or("");
+            format!("{}{suffix}", crate::pyproject::MODULE_TARGET)
+        })
+        .unwrap_or_default();
     let sources = glibc_compat::sources_referencing(ninja, build_dir, &module, &symbols);
     findings
         .iter()

@@ -13,6 +13,10 @@ use kb_core::{bail, Context, Framework, Result};
 use minijinja::{Environment, Value};
 use serde::Serialize;
 
+/// The CMake target of the module: it is linked as `<MODULE_TARGET><suffix>`
+/// and copied to `<ops name><suffix>` (the ops name is not in CMake).
+pub const MODULE_TARGET: &str = "kb_module";
+
 const CMAKELISTS: &str = include_str!("templates/CMakeLists.txt.j2");
 const KB_CMAKE: &str = include_str!("templates/kernel-builder.cmake");
 const EMBED_CMAKE: &str = include_str!("templates/embed-binary.cmake");
@@ -429,6 +433,7 @@ pub fn generate(
             ..common.clone(),
             ..minijinja::context! {
                 cxx_standard => cxx_standard,
+                module_target => MODULE_TARGET,
                 stable_abi_hex => variant.stable_abi.as_ref().map(stable_abi_hex).unwrap_or_default(),
                 backend_define => backend_define(variant.backend),
                 bindings => variant.src.clone(),
