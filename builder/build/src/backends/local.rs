@@ -23,6 +23,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::glibc_compat::{self, CompatPlan};
+use super::pch;
 use super::toolchain::{self, CudaToolkit, TorchEnv};
 use super::BuildOptions;
 use crate::pyproject;
@@ -410,6 +411,16 @@ pub fn summary(results: &[VariantResult]) -> String {
 /// Run a command, appending its output to `log` (and to stderr with `-L`).
 /// Run a command with stdout and stderr merged, appending the output to
 /// `log`; with `-L` each line also goes to stderr as it is produced.
+/// Appends one line to the build log.
+fn log_line(log: &Path, line: &str) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| Error::io(log, e))?;
+    writeln!(f, "{line}").map_err(|e| Error::io(log, e))
+}
+
 fn run(cmd: &mut Command, log: &Path, echo: Option<&dyn Progress>, what: &str) -> Result<String> {
     use std::io::BufRead;
     // Build tools start Python too (CMake probes, hipify): isolate them.
@@ -536,13 +547,35 @@ fn build_variant(
             compat_dir.display()
         );
     }
+    let mut compat_header = String::new();
     if pyproject::is_native(v) {
         let (header, source) = match compat {
             Some(p) => (p.header(), p.source()),
             None => glibc_compat::disabled_files(),
         };
         glibc_compat::write_files(&compat_dir, &header, &source)?;
+        compat_header = header;
     }
+    // Precompiled torch headers for the bindings (torch framework, GCC; CMake
+    // ignores the header for other compilers).
+    let pch_header = if pyproject::is_native(v) && v.tvm_ffi.is_none() && glibc_target {
+        let text = if std::env::var_os(pch::OFF_ENV).is_some_and(|x| !x.is_empty()) {
+            Err(format!("{} is set", pch::OFF_ENV))
+        } else {
+            pch::header_text(&ctx.root, &v.src, &compat_header)
+        };
+        match text {
+            Ok(text) => Some(pch::write_header(&work, &text)?),
+            Err(why) => {
+                log_line(log, &format!("precompiled torch headers: not used ({why})"))?;
+                pch::remove(&work);
+                None
+            }
+        }
+    } else {
+        pch::remove(&work);
+        None
+    };
     if pyproject::is_native(v) {
         let mut defs = vec![
             "-DCMAKE_BUILD_TYPE=Release".to_string(),
@@ -550,6 +583,9 @@ fn build_variant(
             format!("-DPython3_EXECUTABLE={}", env.python.display()),
             format!("-DKB_GLIBC_COMPAT_DIR={}", compat_dir.display()),
         ];
+        if let Some(h) = &pch_header {
+            defs.push(format!("-DKB_PCH_HEADER={}", h.display()));
+        }
         let join = |dirs: &[PathBuf]| -> String {
             dirs.iter()
                 .map(|p| p.display().to_string())
@@ -617,6 +653,20 @@ fn build_variant(
                 .args(&defs);
             run(&mut cmd, log, echo, "CMake configure")?;
             std::fs::write(&args_file, &args_text)?;
+        }
+        if let Some(h) = &pch_header {
+            let cache = kb_core::pyenv::cache_dir().join("pch");
+            let mut compile = |cmd: &mut Command| {
+                pb.set_message("precompiling torch headers (once per torch, compiler and flags)");
+                run(cmd, log, echo, "precompiling torch headers")
+            };
+            let outcome = pch::prepare(&env.ninja, &cmake_dir, h, &cache, &mut compile)?;
+            let what = match outcome {
+                pch::Outcome::Reused => "reused from the cache".to_string(),
+                pch::Outcome::Built => "precompiled and cached".to_string(),
+                pch::Outcome::Unused(why) => format!("not used ({why})"),
+            };
+            log_line(log, &format!("precompiled torch headers: {what}"))?;
         }
         pb.set_message("compiling");
         let mut cmd = Command::new(&env.ninja);

@@ -6,6 +6,7 @@ pub mod depends;
 pub mod glibc_compat;
 pub mod local;
 pub mod nix;
+pub mod pch;
 pub mod toolchain;
 pub mod worklock;
 

@@ -132,7 +132,60 @@ function(kb_add_binding_source target src)
     # Joined `-include<file>`: CMake de-duplicates separate option words.
     set_property(SOURCE "${src}" TARGET_DIRECTORY ${target} APPEND PROPERTY COMPILE_OPTIONS "-include${KB_CMAKE_DIR}/ops_name.h")
   endif()
+  _kb_pch_enabled(_pch)
+  if(_pch AND src MATCHES "\\.(cc|cpp|cxx)$")
+    set_property(SOURCE "${src}" TARGET_DIRECTORY ${target} PROPERTY KB_PCH_SOURCE ON)
+    # The header's text changes when the compat header or the includes do;
+    # the dependency file lists what the precompiled header read (-fpch-deps).
+    set_property(SOURCE "${src}" TARGET_DIRECTORY ${target} APPEND PROPERTY OBJECT_DEPENDS "${KB_PCH_HEADER}")
+    set_property(SOURCE "${src}" TARGET_DIRECTORY ${target} APPEND PROPERTY COMPILE_OPTIONS "-fpch-deps")
+  endif()
 endfunction()
+
+# --- precompiled torch headers (local backend, GCC) -----------------------
+# KB_PCH_HEADER (set by kernel-builder) holds the glibc compat header's text
+# and the torch includes of the binding sources. It is force-included first
+# into the C++ binding sources; kernel-builder places the precompiled
+# <header>.gch next to it, built once per compiler, flags and header in its
+# cache. GCC reads the header as text when the .gch is missing or does not
+# fit, so it costs time, never correctness. Other sources are unchanged.
+function(_kb_pch_enabled out)
+  if(KB_PCH_HEADER AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    set(${out} ON PARENT_SCOPE)
+  else()
+    set(${out} OFF PARENT_SCOPE)
+  endif()
+endfunction()
+
+# With a precompiled header the force-included files are set per source, the
+# precompiled one first (GCC uses it only ahead of any other code).
+function(_kb_pch_force_includes target)
+  _kb_pch_enabled(_pch)
+  if(NOT _pch)
+    return()
+  endif()
+  set(_compat)
+  if(KB_GLIBC_COMPAT_DIR)
+    set(_compat "-include${KB_GLIBC_COMPAT_DIR}/kb_glibc_compat.h")
+  endif()
+  get_target_property(_sources ${target} SOURCES)
+  foreach(_s IN LISTS _sources)
+    get_source_file_property(_b "${_s}" TARGET_DIRECTORY ${target} KB_PCH_SOURCE)
+    if(_b)
+      set(_first "-include${KB_PCH_HEADER}")
+    elseif(_compat AND _s MATCHES "\\.(c|cc|cpp|cxx|c\\+\\+|C)$")
+      set(_first "${_compat}")
+    else()
+      continue()
+    endif()
+    get_source_file_property(_o "${_s}" TARGET_DIRECTORY ${target} COMPILE_OPTIONS)
+    if(NOT _o)
+      set(_o)
+    endif()
+    set_property(SOURCE "${_s}" TARGET_DIRECTORY ${target} PROPERTY COMPILE_OPTIONS "${_first}" ${_o})
+  endforeach()
+endfunction()
+# --- end precompiled torch headers -----------------------------------------
 
 # Compile one device source with an explicit rule (compiler, depfile, object).
 function(kb_device_object target kind src includes cxx_flags device_flags targets defines files)
@@ -362,6 +415,7 @@ function(kb_find_shared out dirs names)
 endfunction()
 
 function(kb_finalize_extension target)
+  _kb_pch_force_includes(${target})
   # Device objects are built by their own target and reach only the link
   # step (as link options, so they come before the libraries, and as
   # LINK_DEPENDS): as sources of the module they would make every host
@@ -439,8 +493,12 @@ function(kb_glibc_compat target)
     return()
   endif()
   set(_h "${KB_GLIBC_COMPAT_DIR}/kb_glibc_compat.h")
-  # Joined `-include<file>`: CMake de-duplicates separate option words.
-  target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:C,CXX>:-include${_h}>)
+  _kb_pch_enabled(_pch)
+  if(NOT _pch)
+    # Joined `-include<file>`: CMake de-duplicates separate option words.
+    # (With a precompiled header it is set per source at the end.)
+    target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:C,CXX>:-include${_h}>)
+  endif()
   target_sources(${target} PRIVATE "${KB_GLIBC_COMPAT_DIR}/kb_glibc_compat.c")
 endfunction()
 
