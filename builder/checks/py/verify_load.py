@@ -2,6 +2,11 @@
 `kernel-builder verify`.
 
 Usage: python verify_load.py OUT.json BACKEND REPO ID [REPO ID]
+       python verify_load.py OUT.json --stdin
+
+With --stdin it imports the loader and torch first (started while a build
+compiles), then reads the other arguments as one JSON list from stdin; at end
+of input it exits without checking anything.
 
 Loads the builds in order, recording the ops each registers; stops before a
 load that would crash the process (a build whose ops landed outside its
@@ -145,6 +150,16 @@ def call_both(torch, backend, id1, id2, res) -> None:
 
 
 def main(argv: list) -> None:
+    if len(argv) == 3 and argv[2] == "--stdin":
+        try:
+            import kernels  # noqa: F401
+            import torch  # noqa: F401
+        except BaseException:  # noqa: BLE001, S110 - reported again once the arguments are known
+            pass
+        line = sys.stdin.readline()
+        if not line.strip():
+            return
+        argv = argv[:2] + [str(a) for a in json.loads(line)]
     state = State(argv[1])
     res = state.res
     try:

@@ -87,7 +87,16 @@ fn python_command(python: &Path, home: &Path) -> Command {
 
 /// Run a command with a time limit; returns (stdout, stderr, success).
 fn run_limited(mut c: Command, limit: Duration) -> Result<(String, String, bool), String> {
-    let mut child = c.spawn().map_err(|e| format!("cannot start: {e}"))?;
+    let child = c.spawn().map_err(|e| format!("cannot start: {e}"))?;
+    wait_limited(child, limit)
+}
+
+/// Wait for a started child with a time limit (killed past it); returns
+/// (stdout, stderr, success).
+fn wait_limited(
+    mut child: std::process::Child,
+    limit: Duration,
+) -> Result<(String, String, bool), String> {
     let out = child.stdout.take();
     let err = child.stderr.take();
     let read = |s: Option<std::process::ChildStdout>| {
@@ -453,6 +462,24 @@ pub fn verify_variant(
     other: Option<&Path>,
     unique: bool,
 ) -> VariantVerify {
+    verify_variant_with(variant, python, probe, other, unique, None)
+}
+
+/// [`verify_variant`] (no second build) with a loader [`prestart`]ed for
+/// the same Python.
+pub fn verify_variant_prestarted(variant: &Path, probe: &Probe, warm: Prestarted) -> VariantVerify {
+    let python = warm.python.clone();
+    verify_variant_with(variant, &python, probe, None, false, Some(warm))
+}
+
+fn verify_variant_with(
+    variant: &Path,
+    python: &Path,
+    probe: &Probe,
+    other: Option<&Path>,
+    unique: bool,
+    warm: Option<Prestarted>,
+) -> VariantVerify {
     let name = variant
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -582,7 +609,7 @@ pub fn verify_variant(
     if let Some((repo2, id2)) = &second_pair {
         pairs.push((repo2, id2));
     }
-    let (res, log) = match run_loads(python, &home, &backend, &pairs) {
+    let (res, log) = match run_loads(python, &home, &backend, &pairs, warm) {
         Ok(x) => x,
         Err(e) => {
             r.status = Status::Failed;
@@ -769,23 +796,96 @@ fn list(v: &serde_json::Value, k: &str) -> Vec<String> {
 
 /// Run the load script over (repo, id) pairs. Returns the last state it printed
 /// (`None` if it printed none) and the tail of its output.
+/// A loader process started ahead of the check: it imports `kernels` and
+/// torch (most of the check's time) while the build compiles, then waits for
+/// the variant on stdin. Dropped unused, it is ended.
+pub struct Prestarted {
+    python: PathBuf,
+    child: Option<std::process::Child>,
+    _home: tempfile::TempDir,
+    answer: PathBuf,
+}
+
+impl Drop for Prestarted {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Starts the loader for a later [`verify_variant_prestarted`] with the same
+/// `python`. `None` when it cannot be started (the check then starts its own).
+pub fn prestart(python: &Path) -> Option<Prestarted> {
+    let home = tempfile::Builder::new()
+        .prefix("kb-verify-")
+        .tempdir()
+        .ok()?;
+    let h = home.path().join("home");
+    std::fs::create_dir_all(&h).ok()?;
+    let answer = h.join(".kb-load.json");
+    let mut c = python_command(python, &h);
+    c.arg("-c")
+        .arg(scripts::VERIFY_LOAD)
+        .arg(&answer)
+        .arg("--stdin")
+        .stdin(Stdio::piped());
+    let child = c.spawn().ok()?;
+    Some(Prestarted {
+        python: python.to_path_buf(),
+        child: Some(child),
+        _home: home,
+        answer,
+    })
+}
+
 fn run_loads(
     python: &Path,
     home: &Path,
     backend: &str,
     pairs: &[(&Path, &String)],
+    warm: Option<Prestarted>,
 ) -> Result<(Option<serde_json::Value>, String), String> {
-    let answer = home.join(".kb-load.json");
-    let _ = std::fs::remove_file(&answer);
-    let mut c = python_command(python, home);
-    c.arg("-c")
-        .arg(scripts::VERIFY_LOAD)
-        .arg(&answer)
-        .arg(backend);
-    for (repo, id) in pairs {
-        c.arg(repo).arg(id.as_str());
-    }
-    let (stdout, stderr, _) = run_limited(c, LIMIT)?;
+    // Holds the prestarted process's home (and its answer file) until read.
+    let mut warm = warm;
+    let (stdout, stderr, answer) = match warm.as_mut() {
+        Some(w) => {
+            // The process imported the loader while the build ran; it reads
+            // the rest of its arguments as one JSON line.
+            let mut rest: Vec<String> = vec![backend.to_string()];
+            for (repo, id) in pairs {
+                rest.push(repo.to_string_lossy().into_owned());
+                rest.push(id.to_string());
+            }
+            let line = serde_json::to_string(&rest).map_err(|e| e.to_string())? + "\n";
+            let mut stdin = w
+                .child
+                .as_mut()
+                .and_then(|c| c.stdin.take())
+                .ok_or("no stdin")?;
+            std::io::Write::write_all(&mut stdin, line.as_bytes())
+                .map_err(|e| format!("cannot hand over the variant: {e}"))?;
+            drop(stdin);
+            let child = w.child.take().ok_or("no process")?;
+            let (o, e, _) = wait_limited(child, LIMIT)?;
+            (o, e, w.answer.clone())
+        }
+        None => {
+            let answer = home.join(".kb-load.json");
+            let _ = std::fs::remove_file(&answer);
+            let mut c = python_command(python, home);
+            c.arg("-c")
+                .arg(scripts::VERIFY_LOAD)
+                .arg(&answer)
+                .arg(backend);
+            for (repo, id) in pairs {
+                c.arg(repo).arg(id.as_str());
+            }
+            let (o, e, _) = run_limited(c, LIMIT)?;
+            (o, e, answer)
+        }
+    };
     let log = tail(
         &format!("{stdout}\n{stderr}")
             .lines()
@@ -794,7 +894,9 @@ fn run_loads(
             .join("\n"),
         25,
     );
-    Ok((read_answer(&answer), log))
+    let answer = read_answer(&answer);
+    drop(warm);
+    Ok((answer, log))
 }
 
 /// The `verify` report.

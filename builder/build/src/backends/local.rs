@@ -530,6 +530,7 @@ fn build_variant(
 
     let mut compiled = false;
     let mut so_path = None;
+    let mut warm = None;
     let cmake_dir = work.join("cmake");
     // glibc compatibility: the header and source are always written (empty
     // with --no-glibc-compat), so toggling it recompiles without reconfiguring.
@@ -668,6 +669,10 @@ fn build_variant(
             };
             log_line(log, &format!("precompiled torch headers: {what}"))?;
         }
+        // The loader check's Python imports torch while ninja compiles.
+        if !ctx.args.defer_loader_check {
+            warm = kb_checks::verify::prestart(&env.python);
+        }
         pb.set_message("compiling");
         let mut cmd = Command::new(&env.ninja);
         cmd.arg("-C").arg(&cmake_dir).arg(format!("-j{cores}"));
@@ -744,7 +749,7 @@ fn build_variant(
     let loader = if defer {
         Loader::NotRun(format!("deferred (--defer-loader-check); {DEFERRED_HINT}"))
     } else {
-        loader_check(ctx, &env, &stage)?
+        loader_check(ctx, &env, &stage, warm.take())?
     };
     remove_bytecode(&stage)?;
     let digest = digest(&stage)?;
@@ -806,9 +811,17 @@ const DEFERRED_HINT: &str =
     "build without the flag (or run `kernel-builder verify`) before an upload";
 
 /// The loader check: the variant loads with `kernels` and its ops register.
-fn loader_check(ctx: &Ctx, env: &TorchEnv, stage: &Path) -> Result<Loader> {
+fn loader_check(
+    ctx: &Ctx,
+    env: &TorchEnv,
+    stage: &Path,
+    warm: Option<kb_checks::verify::Prestarted>,
+) -> Result<Loader> {
     let probe = ctx.probe(&env.python)?;
-    let verified = kb_checks::verify::verify_variant(stage, &env.python, &probe, None, false);
+    let verified = match warm {
+        Some(w) => kb_checks::verify::verify_variant_prestarted(stage, &probe, w),
+        None => kb_checks::verify::verify_variant(stage, &env.python, &probe, None, false),
+    };
     Ok(match verified.status {
         VerifyStatus::Ok => Loader::Passed,
         VerifyStatus::Skipped => Loader::NotRun(verified.reason.clone().unwrap_or_default()),

@@ -37,3 +37,25 @@ def test_a_failed_load_is_recorded_with_its_error(tmp_path):
     assert res["loads"][0]["id"] == "_x_cpu_1"
     assert res["loads"][0]["error"]
     assert "new_ops" not in res["loads"][0]
+
+
+def test_stdin_mode_reads_the_arguments_after_importing(tmp_path, monkeypatch):
+    import io
+
+    out = tmp_path / "load.json"
+    line = json.dumps(["cpu", str(tmp_path / "missing"), "_x_cpu_2"]) + "\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(line))
+    verify_load.main(["load.py", str(out), "--stdin"])
+    res = json.loads(out.read_text())
+    assert res["phase"] == "done"
+    assert res["loads"][0]["id"] == "_x_cpu_2"
+    assert res["loads"][0]["error"]
+
+
+def test_stdin_mode_at_end_of_input_checks_nothing(tmp_path, monkeypatch):
+    import io
+
+    out = tmp_path / "load.json"
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    verify_load.main(["load.py", str(out), "--stdin"])
+    assert not out.exists()

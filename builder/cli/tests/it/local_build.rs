@@ -290,6 +290,108 @@ extern "C" __attribute__((used, visibility("default"))) const char kb_k[] = "KBK
     }
 }
 
+/// The built module of a variant.
+fn module_of(relu: &Path, variant: &str) -> PathBuf {
+    walkdir::WalkDir::new(relu.join("build").join(variant))
+        .into_iter()
+        .map(|e| e.unwrap().into_path())
+        .find(|p| p.to_string_lossy().ends_with(".abi3.so"))
+        .expect("a built module")
+}
+
+/// Undefined dynamic symbols with their versions (`nm -D`).
+fn undefined_symbols(so: &Path) -> Vec<String> {
+    let out = Command::new("nm")
+        .args(["-D", "--undefined-only"])
+        .arg(so)
+        .output()
+        .expect("nm (binutils) is needed");
+    assert!(out.status.success(), "{}", text(&out));
+    let mut syms: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().last().map(str::to_string))
+        .collect();
+    syms.sort();
+    syms
+}
+
+/// The binding compiles against the precompiled torch headers (GCC lists
+/// the cached header's dependencies, which only a used PCH gives), a second
+/// kernel copy reuses them, and the module is the same as without them: the
+/// same undefined symbols with the same versions (the glibc compat text
+/// travels inside the PCH), still compliant.
+#[test]
+#[ignore = "needs torch and a C++ compiler"]
+fn local_build_precompiled_headers_are_used_and_change_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = relu_copy(tmp.path());
+    let out = build(&a, &[CPU], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("Hub-compliant"), "{}", text(&out));
+    let work = a.join(".kernel-builder").join(CPU);
+    let log = std::fs::read_to_string(work.join("build.log")).unwrap();
+    assert!(
+        log.contains("precompiled torch headers: precompiled and cached")
+            || log.contains("precompiled torch headers: reused from the cache"),
+        "{log}"
+    );
+    let args = std::fs::read_to_string(work.join("configure-args")).unwrap();
+    let ninja = args
+        .lines()
+        .find_map(|l| l.strip_prefix("-DCMAKE_MAKE_PROGRAM="))
+        .expect("ninja in configure-args");
+    let deps = Command::new(ninja)
+        .arg("-C")
+        .arg(work.join("cmake"))
+        .args(["-t", "deps"])
+        .output()
+        .unwrap();
+    let deps = String::from_utf8_lossy(&deps.stdout).into_owned();
+    let binding = deps
+        .split("\n\n")
+        .find(|b| b.contains("torch_binding.cpp.o:"))
+        .expect("the binding's dependencies");
+    assert!(
+        binding
+            .lines()
+            .any(|l| l.trim().ends_with("/kb_pch.h") && !l.contains(".kernel-builder")),
+        "the binding did not use the cached precompiled header:\n{binding}"
+    );
+
+    // Another copy of the kernel reuses it.
+    let tmp2 = tempfile::tempdir().unwrap();
+    let b = relu_copy(tmp2.path());
+    let out = build(&b, &[CPU], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let log =
+        std::fs::read_to_string(b.join(".kernel-builder").join(CPU).join("build.log")).unwrap();
+    assert!(
+        log.contains("precompiled torch headers: reused from the cache"),
+        "{log}"
+    );
+
+    // Without it: the same symbols and versions.
+    let tmp3 = tempfile::tempdir().unwrap();
+    let c = relu_copy(tmp3.path());
+    let out = kb()
+        .args(["build", "--local", "--variant", CPU])
+        .arg(&c)
+        .env("KERNEL_BUILDER_NO_PCH", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let log =
+        std::fs::read_to_string(c.join(".kernel-builder").join(CPU).join("build.log")).unwrap();
+    assert!(
+        log.contains("precompiled torch headers: not used (KERNEL_BUILDER_NO_PCH is set)"),
+        "{log}"
+    );
+    assert_eq!(
+        undefined_symbols(&module_of(&a, CPU)),
+        undefined_symbols(&module_of(&c, CPU))
+    );
+}
+
 /// Two builds of one kernel at once: the second waits for the first (it
 /// used to fail with "No such file or directory") and then finds the variant
 /// up to date.
