@@ -411,6 +411,11 @@ pub fn summary(results: &[VariantResult]) -> String {
 /// Run a command, appending its output to `log` (and to stderr with `-L`).
 /// Run a command with stdout and stderr merged, appending the output to
 /// `log`; with `-L` each line also goes to stderr as it is produced.
+/// Where precompiled headers are cached.
+fn pch_cache() -> PathBuf {
+    kb_core::pyenv::cache_dir().join("pch")
+}
+
 /// Appends one line to the build log.
 fn log_line(log: &Path, line: &str) -> Result<()> {
     let mut f = std::fs::OpenOptions::new()
@@ -563,10 +568,18 @@ fn build_variant(
         let text = if std::env::var_os(pch::OFF_ENV).is_some_and(|x| !x.is_empty()) {
             Err(format!("{} is set", pch::OFF_ENV))
         } else {
-            pch::header_text(&ctx.root, &v.src, &compat_header)
+            let candidates = pch::kernel_candidates(&v.kernels);
+            pch::header_text(&ctx.root, &v.src, &candidates, &compat_header).and_then(|t| {
+                match pch::known_failure(&pch_cache(), &t.0) {
+                    Some(why) => Err(format!("it did not precompile before: {why}")),
+                    None => Ok(t),
+                }
+            })
         };
         match text {
-            Ok(text) => Some(pch::write_header(&work, &text)?),
+            Ok((text, kernel_sources)) => {
+                Some((pch::write_header(&work, &text)?, kernel_sources.join(";")))
+            }
             Err(why) => {
                 log_line(log, &format!("precompiled torch headers: not used ({why})"))?;
                 pch::remove(&work);
@@ -584,8 +597,9 @@ fn build_variant(
             format!("-DPython3_EXECUTABLE={}", env.python.display()),
             format!("-DKB_GLIBC_COMPAT_DIR={}", compat_dir.display()),
         ];
-        if let Some(h) = &pch_header {
+        if let Some((h, kernel_sources)) = &pch_header {
             defs.push(format!("-DKB_PCH_HEADER={}", h.display()));
+            defs.push(format!("-DKB_PCH_KERNEL_SOURCES={kernel_sources}"));
         }
         let join = |dirs: &[PathBuf]| -> String {
             dirs.iter()
@@ -655,13 +669,19 @@ fn build_variant(
             run(&mut cmd, log, echo, "CMake configure")?;
             std::fs::write(&args_file, &args_text)?;
         }
-        if let Some(h) = &pch_header {
-            let cache = kb_core::pyenv::cache_dir().join("pch");
+        if let Some((h, _)) = &pch_header {
             let mut compile = |cmd: &mut Command| {
                 pb.set_message("precompiling torch headers (once per torch, compiler and flags)");
                 run(cmd, log, echo, "precompiling torch headers")
             };
-            let outcome = pch::prepare(&env.ninja, &cmake_dir, h, &cache, &mut compile)?;
+            let outcome = pch::prepare(
+                &env.ninja,
+                &cmake_dir,
+                h,
+                &pch_cache(),
+                &compat_header,
+                &mut compile,
+            )?;
             let what = match outcome {
                 pch::Outcome::Reused => "reused from the cache".to_string(),
                 pch::Outcome::Built => "precompiled and cached".to_string(),

@@ -132,23 +132,21 @@ function(kb_add_binding_source target src)
     # Joined `-include<file>`: CMake de-duplicates separate option words.
     set_property(SOURCE "${src}" TARGET_DIRECTORY ${target} APPEND PROPERTY COMPILE_OPTIONS "-include${KB_CMAKE_DIR}/ops_name.h")
   endif()
-  _kb_pch_enabled(_pch)
-  if(_pch AND src MATCHES "\\.(cc|cpp|cxx)$")
+  if(src MATCHES "\\.(cc|cpp|cxx)$")
     set_property(SOURCE "${src}" TARGET_DIRECTORY ${target} PROPERTY KB_PCH_SOURCE ON)
-    # The header's text changes when the compat header or the includes do;
-    # the dependency file lists what the precompiled header read (-fpch-deps).
-    set_property(SOURCE "${src}" TARGET_DIRECTORY ${target} APPEND PROPERTY OBJECT_DEPENDS "${KB_PCH_HEADER}")
-    set_property(SOURCE "${src}" TARGET_DIRECTORY ${target} APPEND PROPERTY COMPILE_OPTIONS "-fpch-deps")
   endif()
 endfunction()
 
 # --- precompiled torch headers (local backend, GCC) -----------------------
 # KB_PCH_HEADER (set by kernel-builder) holds the glibc compat header's text
-# and the torch includes of the binding sources. It is force-included first
-# into the C++ binding sources; kernel-builder places the precompiled
-# <header>.gch next to it, built once per compiler, flags and header in its
-# cache. GCC reads the header as text when the .gch is missing or does not
-# fit, so it costs time, never correctness. Other sources are unchanged.
+# and the torch includes of the C++ binding sources and of the kernel sources
+# in KB_PCH_KERNEL_SOURCES (relative to KB_ROOT: host C++ sources of kernels
+# without flags of their own, whose torch includes come before any macro).
+# It is force-included first into those sources; kernel-builder places the
+# precompiled <header>.gch next to it, built once per compiler, flags and
+# header in its cache. GCC reads the header as text when the .gch is missing
+# or does not fit, so it costs time, never correctness. Other sources are
+# unchanged.
 function(_kb_pch_enabled out)
   if(KB_PCH_HEADER AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
     set(${out} ON PARENT_SCOPE)
@@ -168,11 +166,19 @@ function(_kb_pch_force_includes target)
   if(KB_GLIBC_COMPAT_DIR)
     set(_compat "-include${KB_GLIBC_COMPAT_DIR}/kb_glibc_compat.h")
   endif()
+  set(_kernel_sources)
+  foreach(_r IN LISTS KB_PCH_KERNEL_SOURCES)
+    list(APPEND _kernel_sources "${KB_ROOT}/${_r}")
+  endforeach()
   get_target_property(_sources ${target} SOURCES)
   foreach(_s IN LISTS _sources)
     get_source_file_property(_b "${_s}" TARGET_DIRECTORY ${target} KB_PCH_SOURCE)
-    if(_b)
+    if(_b OR _s IN_LIST _kernel_sources)
       set(_first "-include${KB_PCH_HEADER}")
+      # The header's text changes when the compat header or the includes
+      # do; the dependency file lists what the precompiled header read.
+      set_property(SOURCE "${_s}" TARGET_DIRECTORY ${target} APPEND PROPERTY OBJECT_DEPENDS "${KB_PCH_HEADER}")
+      set_property(SOURCE "${_s}" TARGET_DIRECTORY ${target} APPEND PROPERTY COMPILE_OPTIONS "-fpch-deps")
     elseif(_compat AND _s MATCHES "\\.(c|cc|cpp|cxx|c\\+\\+|C)$")
       set(_first "${_compat}")
     else()
