@@ -170,9 +170,11 @@ fn local_builds_load_rebuild_and_survive_failures() {
     let work = tempfile::tempdir().unwrap();
     let bad = relu_copy(work.path());
     let toml = std::fs::read_to_string(bad.join("build.toml")).unwrap();
+    let marker = "backend = \"cuda\"\n";
+    assert!(toml.contains(marker), "relu's build.toml changed: {toml}");
     let toml = toml.replacen(
-        "src = [\"relu_cuda/relu.cu\"]",
-        "src = [\"relu_cuda/relu.cu\"]\ncuda-capabilities = [\"8.0\"]",
+        marker,
+        "backend = \"cuda\"\ncuda-capabilities = [\"8.0\"]\n",
         1,
     );
     std::fs::write(bad.join("build.toml"), toml).unwrap();
