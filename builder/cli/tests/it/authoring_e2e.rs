@@ -172,3 +172,64 @@ fn init_build_and_load_a_cpu_kernel() {
         .ends_with("ok"));
     assert!(py_run("benchmark", &["-c", BENCHMARK_CHECK, d]).contains("benchmark ok"));
 }
+
+/// The CUDA scaffold (device `.cu` without Torch headers, Torch glue in a
+/// `.cpp`) compiles with nvcc from the wheels and registers its op; one
+/// capability keeps it short. No GPU: the loader check imports and registers.
+#[test]
+#[ignore = "needs torch, a C++ compiler and the CUDA 13.2 wheels"]
+fn init_cuda_scaffold_builds_and_registers() {
+    let (py, torch_mm) = python().unwrap_or_else(|why| panic!("prerequisite missing: {why}"));
+
+    let tmp = tempfile::tempdir().unwrap();
+    ok(
+        "init",
+        kb(tmp.path())
+            .args(["init", "--name", "kb-e2e/e2e-cu", "--backends", "cuda"])
+            .output()
+            .unwrap(),
+    );
+    let dir = tmp.path().join("e2e-cu");
+    let toml_path = dir.join("build.toml");
+    let toml = std::fs::read_to_string(&toml_path).unwrap();
+    let commented = "# cuda-capabilities = [\"8.0\", \"9.0\"]";
+    assert!(toml.contains(commented), "template changed:\n{toml}");
+    std::fs::write(
+        &toml_path,
+        toml.replacen(commented, "cuda-capabilities = [\"9.0\"]", 1),
+    )
+    .unwrap();
+    ok(
+        "check-config",
+        kb(&dir).arg("check-config").output().unwrap(),
+    );
+    let out = ok(
+        "list-variants",
+        kb(&dir).args(["list-variants", "--arch"]).output().unwrap(),
+    );
+    let prefix = format!("torch{}-", torch_mm.replace('.', ""));
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let variant = listed
+        .lines()
+        .find(|v| v.starts_with(&prefix) && v.contains("-cu132-"))
+        .unwrap_or_else(|| panic!("no CUDA 13.2 variant for torch {torch_mm} in:\n{listed}"))
+        .to_string();
+
+    let started = std::time::Instant::now();
+    ok(
+        "build --local",
+        kb(&dir)
+            .args(["build", "--local", "--variant", &variant])
+            .env("KERNEL_BUILDER_PYTHON", &py)
+            .output()
+            .unwrap(),
+    );
+    eprintln!("built {variant} in {:.1}s", started.elapsed().as_secs_f64());
+    let meta = std::fs::read_to_string(dir.join("build").join(&variant).join("metadata.json"))
+        .expect("metadata.json of the CUDA variant");
+    let meta: serde_json::Value = serde_json::from_str(&meta).unwrap();
+    let info = &meta["build-info"];
+    assert_eq!(info["checks"]["loader"], "passed", "{info:#}");
+    assert_eq!(info["checks"]["abi"]["result"], "passed", "{info:#}");
+    assert_eq!(info["compliant"], true, "{info:#}");
+}
