@@ -60,6 +60,12 @@ pub fn run(command: Command, p: Printer) -> Result<Status> {
 /// Load the kernel project, showing `build.toml` warnings.
 fn load(dir: Option<&Path>, p: Printer) -> Result<KernelProject> {
     let project = KernelProject::load(dir)?;
+    show_warnings(&project, p);
+    Ok(project)
+}
+
+/// The warnings and notes of a loaded `build.toml`, on standard error.
+fn show_warnings(project: &KernelProject, p: Printer) {
     for w in &project.warnings {
         match w.severity {
             // A note explains accepted configuration; `-q` hides it.
@@ -67,7 +73,6 @@ fn load(dir: Option<&Path>, p: Printer) -> Result<KernelProject> {
             _ => p.warn(&w.to_string()),
         }
     }
-    Ok(project)
 }
 
 /// The `[DIR]` argument, `.` when absent.

@@ -10,18 +10,69 @@ use kb_core::plan::{Plan, Systems};
 use kb_core::{Report, Status};
 use serde::Serialize;
 
-use super::load;
+use super::{load, show_warnings};
 use crate::cli::*;
 use crate::output::Printer;
 
 #[derive(Serialize)]
 struct ConfigReport {
     path: PathBuf,
+    valid: bool,
     name: String,
     version: u64,
     framework: &'static str,
     backends: Vec<Backend>,
     variants: usize,
+    /// Warnings and notes (with `--json`; on standard error as text).
+    diagnostics: Vec<DiagnosticRow>,
+}
+
+/// One `build.toml` diagnostic in `check-config --json`.
+#[derive(Serialize)]
+struct DiagnosticRow {
+    severity: &'static str,
+    file: PathBuf,
+    key: String,
+    line: Option<usize>,
+    column: Option<usize>,
+    message: String,
+    help: Option<String>,
+}
+
+impl From<&config::Diagnostic> for DiagnosticRow {
+    fn from(d: &config::Diagnostic) -> Self {
+        DiagnosticRow {
+            severity: match d.severity {
+                config::Severity::Error => "error",
+                config::Severity::Warning => "warning",
+                config::Severity::Note => "note",
+            },
+            file: d.file.clone(),
+            key: d.key.clone(),
+            line: d.position.map(|p| p.0),
+            column: d.position.map(|p| p.1),
+            message: d.message.clone(),
+            help: d.help.clone(),
+        }
+    }
+}
+
+/// `check-config --json` of a refused file: every diagnostic, exit code 2.
+#[derive(Serialize)]
+struct RefusedConfig {
+    path: PathBuf,
+    valid: bool,
+    diagnostics: Vec<DiagnosticRow>,
+}
+
+impl Report for RefusedConfig {
+    fn text(&self) -> String {
+        String::new()
+    }
+
+    fn status(&self) -> Status {
+        Status::Unusable
+    }
 }
 
 impl Report for ConfigReport {
@@ -43,10 +94,27 @@ impl Report for ConfigReport {
 }
 
 pub fn check_config(dir: Option<&Path>, p: Printer) -> Result<Status> {
-    let project = load(dir, p)?;
+    let project = match kb_core::KernelProject::load(dir) {
+        Err(errors) if p.json => {
+            // The text stays on standard error; standard output gets JSON.
+            p.warn(&errors.to_string());
+            return Ok(p.report(&RefusedConfig {
+                path: config::build_toml_path(dir),
+                valid: false,
+                diagnostics: errors.0.iter().map(DiagnosticRow::from).collect(),
+            }));
+        }
+        Err(errors) => return Err(errors.into()),
+        Ok(project) => {
+            show_warnings(&project, p);
+            project
+        }
+    };
     let c = &project.config;
     Ok(p.report(&ConfigReport {
         path: project.build_toml.clone(),
+        valid: true,
+        diagnostics: project.warnings.iter().map(DiagnosticRow::from).collect(),
         name: c.general.name.clone(),
         version: c.general.version,
         framework: c.framework.name(),

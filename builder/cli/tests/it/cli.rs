@@ -153,3 +153,59 @@ fn special_files_never_block_a_command() {
         assert!(text.contains("FIFO"), "{args:?}: {text}");
     }
 }
+
+#[test]
+fn check_config_json_carries_every_diagnostic() {
+    let d = tempfile::tempdir().unwrap();
+    let toml = d.path().join("build.toml");
+    // An older-format file (a warning) with a capability that does not exist
+    // (a warning) and an unknown key (an error).
+    std::fs::create_dir_all(d.path().join("torch-ext/relu_json")).unwrap();
+    std::fs::write(d.path().join("torch-ext/relu_json/__init__.py"), "").unwrap();
+    std::fs::write(d.path().join("k.cu"), "").unwrap();
+    let good = "[general]\nname = \"relu-json\"\nlicense = \"MIT\"\nbackends = [\"cuda\"]\n\n\
+        [torch]\nsrc = []\n\n[kernel.k]\nbackend = \"cuda\"\ndepends = [\"torch\"]\nsrc = [\"k.cu\"]\n\
+        cuda-capabilities = [\"9.0\", \"11.8\"]\n";
+    std::fs::write(&toml, good).unwrap();
+    let out = kb()
+        .args(["check-config", "--json"])
+        .arg(d.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["valid"], true);
+    let diags = v["diagnostics"].as_array().unwrap();
+    assert!(
+        diags.iter().any(|x| x["severity"] == "warning"
+            && x["key"] == "kernel.k.cuda-capabilities[1]"
+            && x["line"].as_u64().is_some()),
+        "{v:#}"
+    );
+
+    std::fs::write(
+        &toml,
+        good.replace("[torch]", "[general.bogus]\nx = 1\n\n[torch]"),
+    )
+    .unwrap();
+    let out = kb()
+        .args(["check-config", "--json"])
+        .arg(d.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    let errors: Vec<_> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["severity"] == "error")
+        .collect();
+    assert!(!errors.is_empty(), "{v:#}");
+    assert!(errors
+        .iter()
+        .all(|x| x["message"].as_str().is_some_and(|m| !m.is_empty())));
+    // The text is still on standard error for a person.
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error:"));
+}
