@@ -12,8 +12,8 @@
 #     relu-stable-abi (import/registration check, no GPU) and the tvm-ffi
 #     example (CPU tests);
 #  4. the relu and activation CPU benchmarks against PyTorch eager writing into
-#     a preallocated output (medians; at most 1.25x eager on one thread, 1.5x
-#     on all cores for workloads of 1 ms and more).
+#     a preallocated output (medians; at most 1.25x eager on one thread for
+#     workloads of 0.1 ms and more, 1.5x on all cores for 1 ms and more).
 #
 # Idempotent; installs what it needs. Environment:
 #   KB_VENV          Python env with torch 2.15, kernels, pytest
@@ -153,7 +153,10 @@ PY
   for ex in relu activation; do
     # One thread: the kernel's own speed (vector code, memory traffic); no
     # thread waits on another, so a busy machine moves both sides alike.
-    "$py" ci/examples_bench.py "examples/$ex" --backend cpu --threads 1 --rounds 3 --max-slowdown 1.25
+    # Workloads under 0.1 ms are reported, not gated: there the time is the
+    # call (torch.ops dispatch and the Python wrapper, a few us the eager
+    # reference, a native function, does not pay), not the kernel.
+    "$py" ci/examples_bench.py "examples/$ex" --backend cpu --threads 1 --rounds 3 --max-slowdown 1.25 --gate-min-ms 0.1
     # All cores: the parallel split. Workloads under 1 ms are reported, not
     # gated: there one descheduled thread (a scheduler slice) is the time.
     "$py" ci/examples_bench.py "examples/$ex" --backend cpu --rounds 3 --max-slowdown 1.5 --gate-min-ms 1
