@@ -7,7 +7,8 @@
 #   (default: the shared environment ci/env.sh provisions), reused when complete.
 # Then runs the ignored checks_* tests (the real loader, a compiled Torch
 # extension, a stripped copy of libtorch_cpu.so, Mach-O and PE modules built
-# with clang) and the check-abi benchmark (KB_BENCH=0 skips it; a missed goal
+# with clang), a type-check of the fuzz target (fuzz/ is not a workspace
+# member) and the check-abi benchmark (KB_BENCH=0 skips it; a missed goal
 # is reported, not fatal: timings on shared CI machines vary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,6 +48,9 @@ fi
 
 echo "== checks: check-abi, check-builds, hash, verify (the ignored tests)"
 cargo test --locked -p kernel-builder --test it -- --ignored checks_
+
+echo "== checks: the fuzz target still compiles against the oracle (fuzz/, not a workspace member)"
+CARGO_TARGET_DIR=target/fuzz-check cargo check --locked -q --manifest-path fuzz/Cargo.toml --bins
 
 if [ "${KB_BENCH:-1}" != 0 ]; then
   echo "== checks: benchmark check-abi vs auditwheel vs cat"
