@@ -423,6 +423,15 @@ pub fn generate(
             .flat_map(|k| k.src.iter())
             .chain(variant.src.iter())
             .any(|s| s.ends_with(".mm"));
+        // C is enabled only for C sources: CMake's C detection costs a
+        // noticeable part of a clean configure (the glibc compat source is
+        // compiled as C++).
+        let c_lang = variant
+            .kernels
+            .iter()
+            .flat_map(|k| k.src.iter())
+            .chain(variant.src.iter())
+            .any(|s| s.ends_with(".c"));
         let cxx_standard = variant
             .torch
             .as_ref()
@@ -442,6 +451,7 @@ pub fn generate(
                 framework_cxx_flags => variant.cxx_flags.clone(),
                 kernels => Value::from(minijinja::value::Serde(&kernels)),
                 objcxx => objcxx,
+                c_lang => c_lang,
                 dependencies => Value::from(minijinja::value::Serde(&dependencies)),
                 cuda_math_libs => cuda_math_libs.to_vec(),
                 hip_math_libs => hip_math_libs.to_vec(),

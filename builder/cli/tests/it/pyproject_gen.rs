@@ -545,3 +545,20 @@ fn clean_pyproject_does_not_follow_symlinks() {
         "followed the link"
     );
 }
+
+/// C is enabled only when the variant has C sources (CMake's C detection is
+/// a fixed cost of every clean configure).
+#[test]
+fn c_language_only_for_c_sources() {
+    let p = plan_of("all-backends");
+    let v = p.variant("torch215-cxx11-cu132-x86_64-linux").unwrap();
+    let g = generate(&p, v, Some(Path::new("/src/k")), "_k_abc1234").unwrap();
+    let cm = file(&g, "CMakeLists.txt");
+    assert!(cm.contains("project(kb_kernel LANGUAGES CXX)"), "{cm}");
+
+    let mut with_c = v.clone();
+    with_c.kernels[0].src.push("kernel/helper.c".into());
+    let g = generate(&p, &with_c, Some(Path::new("/src/k")), "_k_abc1234").unwrap();
+    let cm = file(&g, "CMakeLists.txt");
+    assert!(cm.contains("project(kb_kernel LANGUAGES C CXX)"), "{cm}");
+}
