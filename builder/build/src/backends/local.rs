@@ -758,19 +758,27 @@ fn build_variant(
     // Checks: layout and loader failures fail the variant; ABI findings, a
     // loader check this host cannot run and a toolchain that differs from the
     // plan make it non-compliant.
-    let toolchain = toolchain_info(&env, cuda.as_ref());
     pb.set_message("checking");
-    let abi_findings = match compliance::abi_findings(&stage) {
-        Ok(f) => Ok(explain_findings(
-            &f, compat, &env.ninja, &cmake_dir, &ctx.root,
-        )),
-        Err(e) => Err(e),
-    };
-    let loader = if defer {
-        Loader::NotRun(format!("deferred (--defer-loader-check); {DEFERRED_HINT}"))
-    } else {
-        loader_check(ctx, &env, &stage, warm.take())?
-    };
+    // The tool versions for build-info are asked for while the checks run.
+    let (toolchain, abi_findings, loader) = std::thread::scope(|s| {
+        let versions = s.spawn(|| toolchain_info(&env, cuda.as_ref()));
+        let abi_findings = match compliance::abi_findings(&stage) {
+            Ok(f) => Ok(explain_findings(
+                &f, compat, &env.ninja, &cmake_dir, &ctx.root,
+            )),
+            Err(e) => Err(e),
+        };
+        let loader = if defer {
+            Ok(Loader::NotRun(format!(
+                "deferred (--defer-loader-check); {DEFERRED_HINT}"
+            )))
+        } else {
+            loader_check(ctx, &env, &stage, warm.take())
+        };
+        let toolchain = versions.join().expect("toolchain_info does not panic");
+        (toolchain, abi_findings, loader)
+    });
+    let loader = loader?;
     remove_bytecode(&stage)?;
     let digest = digest(&stage)?;
     metadata.digest = Some(DigestRecord::new(
