@@ -524,6 +524,14 @@ fn build_variant(
         _ => None,
     };
 
+    // The loader check's Python imports kernels and torch while the project
+    // is generated, configured and compiled.
+    let mut warm = if ctx.args.defer_loader_check {
+        None
+    } else {
+        kb_checks::verify::prestart(&env.python)
+    };
+
     let ops_name = ops_id::ops_name(
         &ctx.plan.kernel.python_name,
         v.backend.as_str(),
@@ -535,7 +543,6 @@ fn build_variant(
 
     let mut compiled = false;
     let mut so_path = None;
-    let mut warm = None;
     let cmake_dir = work.join("cmake");
     // glibc compatibility: the header and source are always written (empty
     // with --no-glibc-compat), so toggling it recompiles without reconfiguring.
@@ -688,10 +695,6 @@ fn build_variant(
                 pch::Outcome::Unused(why) => format!("not used ({why})"),
             };
             log_line(log, &format!("precompiled torch headers: {what}"))?;
-        }
-        // The loader check's Python imports torch while ninja compiles.
-        if !ctx.args.defer_loader_check {
-            warm = kb_checks::verify::prestart(&env.python);
         }
         pb.set_message("compiling");
         let mut cmd = Command::new(&env.ninja);
