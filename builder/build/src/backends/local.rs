@@ -269,6 +269,15 @@ pub fn build(
             log: None,
         });
     }
+    // Variants that run together share one job pool (when the cores were not
+    // fixed per variant with --cores): a core one of them leaves is taken by
+    // the others. Without a pool each ninja keeps its share (-j).
+    let pool = if jobs > 1 && args.cores.is_none() {
+        super::jobpool::JobPool::create(&root.join(WORK_DIR), available_cores(), jobs).ok()
+    } else {
+        None
+    };
+    let makeflags = pool.as_ref().map(|p| p.makeflags());
     let queue = std::sync::Mutex::new(todo.into_iter());
     let done = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -279,7 +288,7 @@ pub fn build(
                 let task = ctx.progress.task(&v.name);
                 let start = Instant::now();
                 let log = ctx.root.join(WORK_DIR).join(&v.name).join("build.log");
-                let status = match build_variant(&ctx, v, task.as_ref(), &log, budget) {
+                let status = match build_variant(&ctx, v, task.as_ref(), &log, budget, makeflags) {
                     Ok(s) => s,
                     Err(e) => Status::Failed {
                         error: e.to_string(),
@@ -486,13 +495,15 @@ fn run(cmd: &mut Command, log: &Path, echo: Option<&dyn Progress>, what: &str) -
     Ok(text)
 }
 
-/// Build one variant; `cores` is its share of the job budget (ninja -j).
+/// Build one variant; `cores` is its share of the job budget (ninja -j),
+/// unless `makeflags` names the job pool its ninja joins instead.
 fn build_variant(
     ctx: &Ctx,
     v: &Variant,
     pb: &dyn Task,
     log: &Path,
     cores: usize,
+    makeflags: Option<&str>,
 ) -> Result<Status> {
     let work = ctx.root.join(WORK_DIR).join(&v.name);
     std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
@@ -698,7 +709,15 @@ fn build_variant(
         }
         pb.set_message("compiling");
         let mut cmd = Command::new(&env.ninja);
-        cmd.arg("-C").arg(&cmake_dir).arg(format!("-j{cores}"));
+        cmd.arg("-C").arg(&cmake_dir);
+        match makeflags {
+            Some(flags) => {
+                cmd.env("MAKEFLAGS", flags);
+            }
+            None => {
+                cmd.env_remove("MAKEFLAGS").arg(format!("-j{cores}"));
+            }
+        }
         let out = run(&mut cmd, log, echo, "compile")?;
         compiled = !out.contains("ninja: no work to do");
         let suffix = if v.tvm_ffi.is_some() {

@@ -4,6 +4,7 @@
 pub mod children;
 pub mod depends;
 pub mod glibc_compat;
+pub mod jobpool;
 pub mod local;
 pub mod nix;
 pub mod pch;
