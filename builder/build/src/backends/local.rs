@@ -710,7 +710,7 @@ fn build_variant(
         pb.set_message("compiling");
         let mut cmd = Command::new(&env.ninja);
         cmd.arg("-C").arg(&cmake_dir);
-        match makeflags {
+        match makeflags.filter(|_| joins_job_pool(&env.ninja)) {
             Some(flags) => {
                 cmd.env("MAKEFLAGS", flags);
             }
@@ -889,6 +889,20 @@ fn loader_check(
             return Err(Error::Message(msg));
         }
     })
+}
+
+/// Whether this ninja takes its jobs from a make jobserver (1.13 and newer);
+/// an older one would ignore the pool and run its default job count.
+fn joins_job_pool(ninja: &Path) -> bool {
+    let out = Command::new(ninja).arg("--version").output();
+    let Ok(out) = out else { return false };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut parts = text
+        .trim()
+        .split('.')
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (1, 13)
 }
 
 fn toolchain_info(env: &TorchEnv, cuda: Option<&CudaToolkit>) -> serde_json::Value {
@@ -1161,5 +1175,22 @@ mod tests {
         assert!(reason("torch215-cxx11-cu132-aarch64-linux")
             .unwrap()
             .contains("this host is x86_64-linux"));
+    }
+
+    #[test]
+    fn only_ninja_1_13_and_newer_joins_the_job_pool() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let fake = |version: &str| {
+            let p = d.path().join(format!("ninja-{version}"));
+            std::fs::write(&p, format!("#!/bin/sh\necho {version}\n")).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            p
+        };
+        assert!(joins_job_pool(&fake("1.13.2.git.kitware.jobserver-pipe-1")));
+        assert!(joins_job_pool(&fake("1.14.0")));
+        assert!(joins_job_pool(&fake("2.0.0")));
+        assert!(!joins_job_pool(&fake("1.11.1")));
+        assert!(!joins_job_pool(&d.path().join("missing")));
     }
 }
