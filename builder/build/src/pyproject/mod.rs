@@ -417,21 +417,19 @@ pub fn generate(
             _ => (&[], &[]),
         };
         let sycl = (variant.backend == Backend::Xpu).then(|| sycl_targets(variant));
-        let objcxx = variant
-            .kernels
-            .iter()
-            .flat_map(|k| k.src.iter())
-            .chain(variant.src.iter())
-            .any(|s| s.ends_with(".mm"));
+        let has_source = |suffix: &str| {
+            variant
+                .kernels
+                .iter()
+                .flat_map(|k| k.src.iter())
+                .chain(variant.src.iter())
+                .any(|s| s.ends_with(suffix))
+        };
+        let objcxx = has_source(".mm");
         // C is enabled only for C sources: CMake's C detection costs a
         // noticeable part of a clean configure (the glibc compat source is
         // compiled as C++).
-        let c_lang = variant
-            .kernels
-            .iter()
-            .flat_map(|k| k.src.iter())
-            .chain(variant.src.iter())
-            .any(|s| s.ends_with(".c"));
+        let c_lang = has_source(".c");
         let cxx_standard = variant
             .torch
             .as_ref()
