@@ -10,7 +10,7 @@
 
 use crate::support::python as test_python;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::support::kb_in as kb;
@@ -100,48 +100,62 @@ assert workloads, "no benchmark workloads"
 print("benchmark ok", workloads)
 "#;
 
+/// `init` of a one-backend scaffold in `tmp`; its directory.
+fn init(tmp: &Path, repo: &str, backend: &str) -> PathBuf {
+    ok(
+        "init",
+        kb(tmp)
+            .args(["init", "--name", repo, "--backends", backend])
+            .output()
+            .unwrap(),
+    );
+    tmp.join(repo.rsplit('/').next().unwrap())
+}
+
+/// After `check-config`: this machine's variant of `dir` for torch
+/// `torch_mm` whose name contains `marker` (e.g. `-cpu-`).
+fn host_variant(dir: &Path, torch_mm: &str, marker: &str) -> String {
+    ok(
+        "check-config",
+        kb(dir).arg("check-config").output().unwrap(),
+    );
+    let out = ok(
+        "list-variants",
+        kb(dir).args(["list-variants", "--arch"]).output().unwrap(),
+    );
+    let prefix = format!("torch{}-", torch_mm.replace('.', ""));
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    listed
+        .lines()
+        .find(|v| v.starts_with(&prefix) && v.contains(marker))
+        .unwrap_or_else(|| panic!("no `{marker}` variant for torch {torch_mm} in:\n{listed}"))
+        .to_string()
+}
+
+/// `build --local` of one variant with the test Python.
+fn build_local(dir: &Path, py: &Path, variant: &str) {
+    let started = std::time::Instant::now();
+    ok(
+        "build --local",
+        kb(dir)
+            .args(["build", "--local", "--variant", variant])
+            .env("KERNEL_BUILDER_PYTHON", py)
+            .output()
+            .unwrap(),
+    );
+    eprintln!("built {variant} in {:.1}s", started.elapsed().as_secs_f64());
+}
+
 #[test]
 #[ignore = "needs torch and a C++ compiler"]
 fn init_build_and_load_a_cpu_kernel() {
     let (py, torch_mm) = python().unwrap_or_else(|why| panic!("prerequisite missing: {why}"));
 
     let tmp = tempfile::tempdir().unwrap();
-    ok(
-        "init",
-        kb(tmp.path())
-            .args(["init", "--name", "kb-e2e/e2e-relu", "--backends", "cpu"])
-            .output()
-            .unwrap(),
-    );
-    let dir = tmp.path().join("e2e-relu");
-    ok(
-        "check-config",
-        kb(&dir).arg("check-config").output().unwrap(),
-    );
-
+    let dir = init(tmp.path(), "kb-e2e/e2e-relu", "cpu");
     // The variant of this machine for the test Python's torch.
-    let out = ok(
-        "list-variants",
-        kb(&dir).args(["list-variants", "--arch"]).output().unwrap(),
-    );
-    let prefix = format!("torch{}-", torch_mm.replace('.', ""));
-    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
-    let variant = listed
-        .lines()
-        .find(|v| v.starts_with(&prefix) && v.contains("-cpu-"))
-        .unwrap_or_else(|| panic!("no CPU variant for torch {torch_mm} in:\n{listed}"))
-        .to_string();
-
-    let started = std::time::Instant::now();
-    ok(
-        "build --local",
-        kb(&dir)
-            .args(["build", "--local", "--variant", &variant])
-            .env("KERNEL_BUILDER_PYTHON", &py)
-            .output()
-            .unwrap(),
-    );
-    eprintln!("built {variant} in {:.1}s", started.elapsed().as_secs_f64());
+    let variant = host_variant(&dir, &torch_mm, "-cpu-");
+    build_local(&dir, &py, &variant);
     let vdir = dir.join("build").join(&variant);
     for f in ["__init__.py", "_ops.py", "metadata.json"] {
         assert!(vdir.join(f).is_file(), "{f} missing in {}", vdir.display());
@@ -182,14 +196,7 @@ fn init_cuda_scaffold_builds_and_registers() {
     let (py, torch_mm) = python().unwrap_or_else(|why| panic!("prerequisite missing: {why}"));
 
     let tmp = tempfile::tempdir().unwrap();
-    ok(
-        "init",
-        kb(tmp.path())
-            .args(["init", "--name", "kb-e2e/e2e-cu", "--backends", "cuda"])
-            .output()
-            .unwrap(),
-    );
-    let dir = tmp.path().join("e2e-cu");
+    let dir = init(tmp.path(), "kb-e2e/e2e-cu", "cuda");
     let toml_path = dir.join("build.toml");
     let toml = std::fs::read_to_string(&toml_path).unwrap();
     let commented = "# cuda-capabilities = [\"8.0\", \"9.0\"]";
@@ -199,32 +206,8 @@ fn init_cuda_scaffold_builds_and_registers() {
         toml.replacen(commented, "cuda-capabilities = [\"9.0\"]", 1),
     )
     .unwrap();
-    ok(
-        "check-config",
-        kb(&dir).arg("check-config").output().unwrap(),
-    );
-    let out = ok(
-        "list-variants",
-        kb(&dir).args(["list-variants", "--arch"]).output().unwrap(),
-    );
-    let prefix = format!("torch{}-", torch_mm.replace('.', ""));
-    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
-    let variant = listed
-        .lines()
-        .find(|v| v.starts_with(&prefix) && v.contains("-cu132-"))
-        .unwrap_or_else(|| panic!("no CUDA 13.2 variant for torch {torch_mm} in:\n{listed}"))
-        .to_string();
-
-    let started = std::time::Instant::now();
-    ok(
-        "build --local",
-        kb(&dir)
-            .args(["build", "--local", "--variant", &variant])
-            .env("KERNEL_BUILDER_PYTHON", &py)
-            .output()
-            .unwrap(),
-    );
-    eprintln!("built {variant} in {:.1}s", started.elapsed().as_secs_f64());
+    let variant = host_variant(&dir, &torch_mm, "-cu132-");
+    build_local(&dir, &py, &variant);
     let meta = std::fs::read_to_string(dir.join("build").join(&variant).join("metadata.json"))
         .expect("metadata.json of the CUDA variant");
     let meta: serde_json::Value = serde_json::from_str(&meta).unwrap();
