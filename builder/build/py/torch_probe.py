@@ -7,6 +7,7 @@ imports torch."""
 import json
 import os
 import sys
+import sysconfig
 
 import torch
 import torch.utils.cpp_extension as ext
@@ -19,6 +20,7 @@ print(
             "abi": bool(torch.compiled_with_cxx11_abi()),
             "include_dirs": list(ext.include_paths()),
             "lib_dir": os.path.join(os.path.dirname(torch.__file__), "lib"),
+            "python_include_dir": sysconfig.get_path("include"),
         }
     )
 )

@@ -580,34 +580,55 @@ fn build_variant(
         glibc_compat::write_files(&compat_dir, &header, &source)?;
         compat_header = header;
     }
-    // Precompiled torch headers for the bindings (torch framework, GCC; CMake
-    // ignores the header for other compilers).
-    let pch_header = if pyproject::is_native(v) && v.tvm_ffi.is_none() && glibc_target {
-        let text = if std::env::var_os(pch::OFF_ENV).is_some_and(|x| !x.is_empty()) {
+    // Precompiled torch headers for the bindings and the kernel sources that
+    // reach torch (torch framework, GCC; CMake ignores them for other
+    // compilers).
+    let mut pch_headers: Vec<PathBuf> = Vec::new();
+    let mut pch_kernel_sources = String::new();
+    if pyproject::is_native(v) && v.tvm_ffi.is_none() && glibc_target {
+        let texts = if std::env::var_os(pch::OFF_ENV).is_some_and(|x| !x.is_empty()) {
             Err(format!("{} is set", pch::OFF_ENV))
         } else {
             let candidates = pch::kernel_candidates(&v.kernels);
-            pch::header_text(&ctx.root, &v.src, &candidates, &compat_header).and_then(|t| {
-                match pch::known_failure(&pch_cache(), &t.0) {
-                    Some(why) => Err(format!("it did not precompile before: {why}")),
-                    None => Ok(t),
+            // Local includes resolve as in the generated CMake: the kernel
+            // root and the binding sources' directories are on every path.
+            let mut search = vec![String::new()];
+            for s in &v.src {
+                if let Some(p) = Path::new(s).parent() {
+                    let p = p.to_string_lossy().into_owned();
+                    if !search.contains(&p) {
+                        search.push(p);
+                    }
                 }
-            })
+            }
+            pch::header_texts(&ctx.root, &v.src, &candidates, &search, &compat_header)
         };
-        match text {
-            Ok((text, kernel_sources)) => {
-                Some((pch::write_header(&work, &text)?, kernel_sources.join(";")))
+        match texts {
+            Ok(t) => {
+                let cache = pch_cache();
+                match pch::known_failure(&cache, &t.bindings) {
+                    Some(why) => {
+                        log_line(log, &format!("precompiled torch headers: not used for the bindings (it did not precompile before: {why})"))?;
+                        pch::remove_header(&work, pch::HEADER);
+                    }
+                    None => pch_headers.push(pch::write_header(&work, pch::HEADER, &t.bindings)?),
+                }
+                match t.kernels {
+                    Some((text, sources)) if pch::known_failure(&cache, &text).is_none() => {
+                        pch_headers.push(pch::write_header(&work, pch::KERNEL_HEADER, &text)?);
+                        pch_kernel_sources = sources.join(";");
+                    }
+                    _ => pch::remove_header(&work, pch::KERNEL_HEADER),
+                }
             }
             Err(why) => {
                 log_line(log, &format!("precompiled torch headers: not used ({why})"))?;
                 pch::remove(&work);
-                None
             }
         }
     } else {
         pch::remove(&work);
-        None
-    };
+    }
     if pyproject::is_native(v) {
         let mut defs = vec![
             "-DCMAKE_BUILD_TYPE=Release".to_string(),
@@ -615,9 +636,14 @@ fn build_variant(
             format!("-DPython3_EXECUTABLE={}", env.python.display()),
             format!("-DKB_GLIBC_COMPAT_DIR={}", compat_dir.display()),
         ];
-        if let Some((h, kernel_sources)) = &pch_header {
-            defs.push(format!("-DKB_PCH_HEADER={}", h.display()));
-            defs.push(format!("-DKB_PCH_KERNEL_SOURCES={kernel_sources}"));
+        for h in &pch_headers {
+            let var = if h.ends_with(pch::KERNEL_HEADER) {
+                defs.push(format!("-DKB_PCH_KERNEL_SOURCES={pch_kernel_sources}"));
+                "KB_PCH_KERNEL_HEADER"
+            } else {
+                "KB_PCH_HEADER"
+            };
+            defs.push(format!("-D{var}={}", h.display()));
         }
         let join = |dirs: &[PathBuf]| -> String {
             dirs.iter()
@@ -633,6 +659,15 @@ fn build_variant(
             defs.push(format!("-DKB_TORCH_LIB_DIR={}", t.lib_dir.display()));
             defs.push(format!("-DKB_TORCH_CXX11_ABI={}", u8::from(t.abi)));
             defs.push(format!("-DKB_TORCH_VERSION={}", t.torch));
+            // The Python headers as probed, so CMake need not run FindPython3
+            // (eight interpreter starts); without Python.h there, FindPython3
+            // runs and reports what is missing.
+            if t.python_include_dir.join("Python.h").is_file() {
+                defs.push(format!(
+                    "-DKB_PYTHON_INCLUDE_DIR={}",
+                    t.python_include_dir.display()
+                ));
+            }
         }
         if let Some(tk) = &cuda {
             // nvcc compiles the architectures of one source in parallel
@@ -677,7 +712,7 @@ fn build_variant(
         if reconfigure {
             pb.set_message("configuring");
             let _ = std::fs::remove_file(&args_file);
-            let mut cmd = Command::new(&env.cmake);
+            let mut cmd = Command::new(env.cmake_binary());
             cmd.arg("-S")
                 .arg(&project)
                 .arg("-B")
@@ -687,7 +722,7 @@ fn build_variant(
             run(&mut cmd, log, echo, "CMake configure")?;
             std::fs::write(&args_file, &args_text)?;
         }
-        if let Some((h, _)) = &pch_header {
+        for h in &pch_headers {
             let mut compile = |cmd: &mut Command| {
                 pb.set_message("precompiling torch headers (once per torch, compiler and flags)");
                 run(cmd, log, echo, "precompiling torch headers")
@@ -705,7 +740,12 @@ fn build_variant(
                 pch::Outcome::Built => "precompiled and cached".to_string(),
                 pch::Outcome::Unused(why) => format!("not used ({why})"),
             };
-            log_line(log, &format!("precompiled torch headers: {what}"))?;
+            let whose = if h.ends_with(pch::KERNEL_HEADER) {
+                "kernel sources"
+            } else {
+                "bindings"
+            };
+            log_line(log, &format!("precompiled torch headers ({whose}): {what}"))?;
         }
         pb.set_message("compiling");
         let mut cmd = Command::new(&env.ninja);
@@ -917,7 +957,7 @@ fn toolchain_info(env: &TorchEnv, cuda: Option<&CudaToolkit>) -> serde_json::Val
         "cxx": cxx,
         "torch": env.torch_version,
         "python": env.python_version,
-        "cmake": toolchain::tool_version(&env.cmake),
+        "cmake": toolchain::tool_version(&env.cmake_binary()),
         "libc": libc_version(),
     });
     if let Some(tk) = cuda {

@@ -1,16 +1,22 @@
-//! Precompiled torch headers for the binding sources (local backend, GCC).
+//! Precompiled torch headers for the binding and kernel sources (local
+//! backend, GCC).
 //!
 //! A binding TU spends most of its time parsing torch headers. The local
 //! backend writes `<work>/pch/kb_pch.h`: the glibc compat header's text, then
-//! the torch/ATen/c10 includes the binding sources name, in their order. The
-//! generated CMake force-includes it first into the C++ binding sources when
-//! the compiler is GCC. After configure, the binding's compile command (from
-//! ninja's compilation database) gives the exact flags; the header is
-//! precompiled once per compiler × flags × header text into the cache, and
-//! `<work>/pch/kb_pch.h.gch` links to it. GCC uses it when it fits and reads
-//! the header as text otherwise: a missing or unusable PCH costs time, never
-//! correctness. Kernel sources are not touched (forcing torch into them could
-//! change their meaning).
+//! the torch/ATen/c10 includes the binding sources name, in their order; and
+//! `<work>/pch/kb_pch_kernels.h` with the torch includes of the host C++
+//! kernel sources that reach torch (directly or through their own headers).
+//! Two headers, because GCC still does per-TU work for everything a
+//! precompiled header holds (deferred template instantiation, about a second
+//! for `torch/library.h`): a glue source that needs `ATen/core/Tensor.h` only
+//! should not pay for the bindings' registration headers. The generated CMake
+//! force-includes each first into its sources when the compiler is GCC.
+//! After configure, a compile command from ninja's compilation database gives
+//! the exact flags; each header is precompiled once per compiler × flags ×
+//! header text into the cache, and `<work>/pch/<header>.gch` links to it. GCC
+//! uses it when it fits and reads the header as text otherwise: a missing or
+//! unusable PCH costs time, never correctness. Kernel sources that reach no
+//! torch header are not touched.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,8 +27,13 @@ use sha2::{Digest, Sha256};
 
 /// The directory under a variant's work dir holding the header.
 pub const DIR: &str = "pch";
-/// The header's file name (the precompiled file is `<HEADER>.gch`).
+/// The bindings' header (the precompiled file is `<HEADER>.gch`).
 pub const HEADER: &str = "kb_pch.h";
+/// The kernel sources' header.
+pub const KERNEL_HEADER: &str = "kb_pch_kernels.h";
+/// How deep local (`"..."`) includes are followed to find a kernel source's
+/// torch headers.
+const LOCAL_DEPTH: usize = 4;
 /// Environment variable that turns precompiled headers off.
 pub const OFF_ENV: &str = "KERNEL_BUILDER_NO_PCH";
 /// Cached headers kept (each is a few hundred MB); the least recently used
@@ -33,50 +44,71 @@ const QUERY_LIMIT: Duration = Duration::from_secs(60);
 
 const PREFIXES: [&str; 3] = ["torch/", "ATen/", "c10/"];
 
-/// The header text for these binding sources and candidate kernel sources
-/// (paths relative to `root`), with the kernel sources that get it; or why
-/// there is none. A kernel source that defines a macro before its torch
-/// includes (or cannot be read) is left out; a binding source that does turns
-/// the header off.
-pub fn header_text(
+/// The header texts of one variant.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Texts {
+    /// For the binding sources.
+    pub bindings: String,
+    /// For kernel sources, with the sources (relative to the root) that get
+    /// it; `None` when no candidate reaches a torch header.
+    pub kernels: Option<(String, Vec<String>)>,
+}
+
+/// The header texts for these binding sources and candidate kernel sources
+/// (paths relative to `root`); or why there are none. A kernel source that
+/// defines a macro before its torch includes (or cannot be read) is left out;
+/// a binding source that does turns the headers off. `search` are directories
+/// (relative to `root`) where local includes are looked up after the
+/// including file's own directory.
+pub fn header_texts(
     root: &Path,
     bindings: &[String],
     kernel_sources: &[String],
+    search: &[String],
     compat_header: &str,
-) -> std::result::Result<(String, Vec<String>), String> {
-    let mut includes: Vec<String> = Vec::new();
-    let mut add = |found: Vec<String>| {
-        for inc in found {
-            if !includes.contains(&inc) {
-                includes.push(inc);
-            }
-        }
-    };
-    let scan = |rel: &str| -> std::result::Result<Vec<String>, String> {
-        let text = kb_core::fsutil::read_regular_to_string(&root.join(rel))
-            .map_err(|e| format!("cannot read {rel}: {e}"))?;
-        torch_includes(&text).map_err(|why| format!("{rel}: {why}"))
-    };
+) -> std::result::Result<Texts, String> {
+    let mut binding_includes: Vec<String> = Vec::new();
     for rel in bindings {
         let is_source = [".cpp", ".cc", ".cxx", ".h", ".hpp", ".hh"]
             .iter()
             .any(|e| rel.ends_with(e));
         if is_source {
-            add(scan(rel)?);
+            let text = kb_core::fsutil::read_regular_to_string(&root.join(rel))
+                .map_err(|e| format!("cannot read {rel}: {e}"))?;
+            let (found, _) = scan_includes(&text).map_err(|why| format!("{rel}: {why}"))?;
+            add_new(&mut binding_includes, found);
         }
     }
-    let mut used = Vec::new();
-    for rel in kernel_sources {
-        if let Ok(found) = scan(rel) {
-            add(found);
-            used.push(rel.clone());
-        }
-    }
-    if includes.is_empty() {
+    if binding_includes.is_empty() {
         return Err("the binding sources include no torch headers".into());
     }
+    let mut kernel_includes: Vec<String> = Vec::new();
+    let mut used = Vec::new();
+    for rel in kernel_sources {
+        if let Ok(found) = reached_includes(root, rel, search) {
+            if !found.is_empty() {
+                add_new(&mut kernel_includes, found);
+                used.push(rel.clone());
+            }
+        }
+    }
+    Ok(Texts {
+        bindings: text(compat_header, &binding_includes),
+        kernels: (!used.is_empty()).then(|| (text(compat_header, &kernel_includes), used)),
+    })
+}
+
+fn add_new(to: &mut Vec<String>, found: Vec<String>) {
+    for inc in found {
+        if !to.contains(&inc) {
+            to.push(inc);
+        }
+    }
+}
+
+fn text(compat_header: &str, includes: &[String]) -> String {
     let mut out = String::from(
-        "// Generated by kernel-builder: the text force-included into binding and\n\
+        "// Generated by kernel-builder: the text force-included into binding or\n\
          // kernel sources (precompiled next to this file). Do not edit.\n",
     );
     out.push_str(compat_header);
@@ -86,7 +118,64 @@ pub fn header_text(
     for inc in includes {
         out.push_str(&format!("#include <{inc}>\n"));
     }
-    Ok((out, used))
+    out
+}
+
+/// The torch headers a source reaches: its own torch includes, then those of
+/// the local headers it includes (followed [`LOCAL_DEPTH`] deep, each file
+/// once). A local include is looked up next to the including file, then in
+/// `search`; one that is not found, leaves `root`, or is not a plain relative
+/// path is skipped (a system header, say). Refuses a source that defines a
+/// macro before a torch include it reaches, in the same file or in one that
+/// includes it (see [`scan_includes`]).
+fn reached_includes(
+    root: &Path,
+    rel: &str,
+    search: &[String],
+) -> std::result::Result<Vec<String>, String> {
+    let canon_root = std::fs::canonicalize(root).map_err(|e| e.to_string())?;
+    let mut seen: Vec<PathBuf> = Vec::new();
+    let mut found = Vec::new();
+    // (file, depth, a macro defined before it was included)
+    let mut stack: Vec<(PathBuf, usize, Option<String>)> = vec![(root.join(rel), 0, None)];
+    while let Some((file, depth, macro_before)) = stack.pop() {
+        let Ok(canon) = std::fs::canonicalize(&file) else {
+            continue;
+        };
+        if !canon.starts_with(&canon_root) || seen.contains(&canon) {
+            continue;
+        }
+        seen.push(canon.clone());
+        let text = kb_core::fsutil::read_regular_to_string(&canon)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        let (torch, local) =
+            scan_includes(&text).map_err(|why| format!("{}: {why}", file.display()))?;
+        if let (Some(m), Some(first)) = (&macro_before, torch.first()) {
+            return Err(format!(
+                "{} includes <{first}> after a `#define`/`#undef` of `{m}` in a file that includes it",
+                file.display()
+            ));
+        }
+        add_new(&mut found, torch);
+        if depth == LOCAL_DEPTH {
+            continue;
+        }
+        let here = canon.parent().map(Path::to_path_buf).unwrap_or_default();
+        // Pushed in reverse, so the first include is scanned first.
+        for (name, defined) in local.iter().rev() {
+            let plain = Path::new(name)
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !plain {
+                continue;
+            }
+            let dirs = std::iter::once(here.clone()).chain(search.iter().map(|d| root.join(d)));
+            if let Some(hit) = dirs.map(|d| d.join(name)).find(|p| p.is_file()) {
+                stack.push((hit, depth + 1, macro_before.clone().or(defined.clone())));
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Host C++ sources of kernels that can share the bindings' precompiled
@@ -119,10 +208,15 @@ pub fn kernel_candidates(kernels: &[kb_core::plan::PlannedKernel]) -> Vec<String
     out
 }
 
-/// The torch/ATen/c10 headers a source includes unconditionally, in order.
-/// Refuses a file that defines or undefines a macro before one of them: the
-/// forced include would then see a different set of macros.
-fn torch_includes(text: &str) -> std::result::Result<Vec<String>, String> {
+/// A local (`"..."`) include, with the macro defined or undefined before it
+/// in the same file (if any).
+type Local = (String, Option<String>);
+
+/// The torch/ATen/c10 headers a source includes unconditionally, in order,
+/// and its unconditional local includes. Refuses a file that defines or
+/// undefines a macro before a torch include: the forced include would then
+/// see a different set of macros.
+fn scan_includes(text: &str) -> std::result::Result<(Vec<String>, Vec<Local>), String> {
     let directives: Vec<(String, String)> = text
         .lines()
         .filter_map(|l| l.trim_start().strip_prefix('#'))
@@ -142,6 +236,7 @@ fn torch_includes(text: &str) -> std::result::Result<Vec<String>, String> {
     let mut depth: i32 = if guard { -1 } else { 0 };
     let mut defined_before = None;
     let mut found = Vec::new();
+    let mut local = Vec::new();
     for (i, (name, rest)) in directives.iter().enumerate() {
         match name.as_str() {
             "if" | "ifdef" | "ifndef" => depth += 1,
@@ -150,6 +245,10 @@ fn torch_includes(text: &str) -> std::result::Result<Vec<String>, String> {
                 defined_before = Some(rest.split_whitespace().next().unwrap_or("").to_string());
             }
             "include" if depth <= 0 => {
+                if let Some((path, _)) = rest.strip_prefix('"').and_then(|r| r.split_once('"')) {
+                    local.push((path.trim().to_string(), defined_before.clone()));
+                    continue;
+                }
                 let Some(path) = rest.strip_prefix('<').and_then(|r| r.split_once('>')) else {
                     continue;
                 };
@@ -166,26 +265,39 @@ fn torch_includes(text: &str) -> std::result::Result<Vec<String>, String> {
             _ => {}
         }
     }
-    Ok(found)
+    Ok((found, local))
 }
 
-/// Writes `<work>/pch/kb_pch.h` when its text changed (an unchanged header
+/// Writes `<work>/pch/<name>` when its text changed (an unchanged header
 /// keeps its time stamp, so nothing recompiles). Returns its path.
-pub fn write_header(work: &Path, text: &str) -> Result<PathBuf> {
+pub fn write_header(work: &Path, name: &str, text: &str) -> Result<PathBuf> {
     let dir = work.join(DIR);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join(HEADER);
-    if std::fs::read_to_string(&path).ok().as_deref() != Some(text) {
-        let tmp = dir.join(format!(".{HEADER}.tmp"));
-        std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
-    }
+    let path = dir.join(name);
+    write_text(&path, text)?;
     Ok(path)
 }
 
-/// Removes the header and its link (precompiled headers off).
+fn write_text(path: &Path, text: &str) -> Result<()> {
+    if std::fs::read_to_string(path).ok().as_deref() != Some(text) {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let tmp = path.with_file_name(format!(".{name}.tmp"));
+        std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Removes the headers and their links (precompiled headers off).
 pub fn remove(work: &Path) {
     let _ = std::fs::remove_dir_all(work.join(DIR));
+}
+
+/// Removes one header and its link.
+pub fn remove_header(work: &Path, name: &str) {
+    let dir = work.join(DIR);
+    let _ = std::fs::remove_file(dir.join(name));
+    let _ = std::fs::remove_file(dir.join(format!("{name}.gch")));
 }
 
 /// The precompile command for the binding's compile command: the same
@@ -267,12 +379,13 @@ pub fn known_failure(cache: &Path, text: &str) -> Option<String> {
     })
 }
 
-/// After configure: links `<work>/pch/kb_pch.h.gch` to the precompiled
-/// header for the binding's flags, precompiling it into `cache` first when it
-/// is not there. `compile` runs the precompile command (logging it). When it
-/// does not precompile, the header is rewritten to `fallback` (the compat
-/// text alone: the bindings then compile as without it) and the failure is
-/// recorded, so later builds leave it off ([`known_failure`]).
+/// After configure: links `<header>.gch` to the precompiled header for the
+/// flags of a source that force-includes `header`, precompiling it into
+/// `cache` first when it is not there. `compile` runs the precompile command
+/// (logging it). When it does not precompile, the header is rewritten to
+/// `fallback` (the compat text alone: its sources then compile as without
+/// it) and the failure is recorded, so later builds leave it off
+/// ([`known_failure`]).
 pub fn prepare(
     ninja: &Path,
     cmake_dir: &Path,
@@ -281,7 +394,11 @@ pub fn prepare(
     fallback: &str,
     compile: &mut dyn FnMut(&mut Command) -> Result<String>,
 ) -> Result<Outcome> {
-    let link = header.with_file_name(format!("{HEADER}.gch"));
+    let name = header
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| HEADER.to_string());
+    let link = header.with_file_name(format!("{name}.gch"));
     let _ = std::fs::remove_file(&link).or_else(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             Ok(())
@@ -295,7 +412,7 @@ pub fn prepare(
     let db = compdb(ninja, cmake_dir)?;
     let Some(entry) = db.iter().find(|e| e.command.contains(&flag)) else {
         return Ok(Outcome::Unused(
-            "no binding source uses it (the C++ compiler is not GCC)".into(),
+            "no source uses it (the C++ compiler is not GCC)".into(),
         ));
     };
     let Some(mut args) = precompile_args(&entry.command) else {
@@ -344,9 +461,7 @@ pub fn prepare(
             let _ = std::fs::remove_file(&tmp);
             let first = e.to_string().lines().next().unwrap_or_default().to_string();
             let _ = std::fs::write(failure_marker(cache, &text), format!("{first}\n{e}\n"));
-            if let Some(work) = header.parent().and_then(Path::parent) {
-                write_header(work, fallback)?;
-            }
+            write_text(header, fallback)?;
             return Ok(Outcome::Unused(format!(
                 "precompiling failed, so later builds leave it off: {first}"
             )));
@@ -427,75 +542,138 @@ mod tests {
     #[test]
     fn includes_in_order_guard_and_conditions() {
         let src = "#include <torch/library.h>\n#include \"registration.h\"\n\
-                   #include <vector>\n#if defined(X)\n#include <ATen/cuda/CUDAContext.h>\n#endif\n\
+                   #include <vector>\n#if defined(X)\n#include <ATen/cuda/CUDAContext.h>\n#include \"x.h\"\n#endif\n\
                    #  include <ATen/core/Tensor.h>\n";
         assert_eq!(
-            torch_includes(src).unwrap(),
-            ["torch/library.h", "ATen/core/Tensor.h"]
+            scan_includes(src).unwrap(),
+            (
+                vec![
+                    "torch/library.h".to_string(),
+                    "ATen/core/Tensor.h".to_string()
+                ],
+                vec![("registration.h".to_string(), None)]
+            )
         );
         let guarded = "#ifndef H_\n#define H_\n#include <c10/core/Device.h>\n#endif\n";
-        assert_eq!(torch_includes(guarded).unwrap(), ["c10/core/Device.h"]);
+        assert_eq!(scan_includes(guarded).unwrap().0, ["c10/core/Device.h"]);
         let once = "#pragma once\n#include <ATen/core/Tensor.h>\n#define AFTER 1\n";
-        assert_eq!(torch_includes(once).unwrap(), ["ATen/core/Tensor.h"]);
+        assert_eq!(scan_includes(once).unwrap().0, ["ATen/core/Tensor.h"]);
     }
 
     #[test]
     fn a_macro_before_a_torch_include_is_refused() {
         let src = "#define TORCH_ASSERT_ONLY_METHOD_OPERATORS\n#include <ATen/core/Tensor.h>\n";
-        let e = torch_includes(src).unwrap_err();
+        let e = scan_includes(src).unwrap_err();
         assert!(e.contains("TORCH_ASSERT_ONLY_METHOD_OPERATORS"), "{e}");
     }
 
+    /// Bindings and kernels get separate texts; a kernel's torch includes are
+    /// found through its local headers; a kernel that reaches no torch header,
+    /// or defines a macro first, gets none.
     #[test]
-    fn header_text_holds_compat_then_includes() {
+    fn header_texts_split_bindings_and_kernels() {
         let d = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(d.path().join("ext")).unwrap();
-        std::fs::write(
-            d.path().join("ext/b.cpp"),
+        let w = |rel: &str, text: &str| {
+            let p = d.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        w(
+            "ext/b.cpp",
             "#include <torch/library.h>\n#include \"b.h\"\n",
-        )
-        .unwrap();
-        std::fs::write(
-            d.path().join("ext/b.h"),
+        );
+        w(
+            "ext/b.h",
             "#pragma once\n#include <ATen/core/Tensor.h>\n#include <torch/library.h>\n",
-        )
-        .unwrap();
+        );
+        // Reaches torch through ext/b.h (found in a search directory) and
+        // through its own directory's k.h, which includes itself.
+        w(
+            "k/k.cpp",
+            "#include <ATen/Parallel.h>\n#include \"k.h\"\n#include \"b.h\"\n",
+        );
+        w(
+            "k/k.h",
+            "#pragma once\n#include \"k.h\"\n#include <c10/util/Half.h>\n",
+        );
+        w("k/m.cpp", "#define FOO 1\n#include <c10/core/Device.h>\n");
+        w(
+            "k/plain.cpp",
+            "#include <vector>\n#include \"../k/none.h\"\n#include \"nothere.h\"\n",
+        );
+        // A macro before a local header that reaches torch: left out.
+        w(
+            "k/d.cpp",
+            "#define TORCH_ASSERT_ONLY_METHOD_OPERATORS\n#include \"k.h\"\n",
+        );
         let bindings = vec![
             "ext/b.cpp".to_string(),
             "ext/b.h".to_string(),
             "ext/x.py".to_string(),
         ];
-        std::fs::write(
-            d.path().join("ext/k.cpp"),
-            "#include <ATen/Parallel.h>\n#include \"b.h\"\n",
+        let kernels = vec![
+            "k/k.cpp".to_string(),
+            "k/m.cpp".to_string(),
+            "k/plain.cpp".to_string(),
+            "k/d.cpp".to_string(),
+        ];
+        let e = reached_includes(d.path(), "k/d.cpp", &[]).unwrap_err();
+        assert!(e.contains("TORCH_ASSERT_ONLY_METHOD_OPERATORS"), "{e}");
+        let t = header_texts(
+            d.path(),
+            &bindings,
+            &kernels,
+            &["ext".to_string()],
+            "#define COMPAT 1",
         )
         .unwrap();
-        std::fs::write(
-            d.path().join("ext/m.cpp"),
-            "#define FOO 1\n#include <c10/core/Device.h>\n",
-        )
-        .unwrap();
-        let kernels = vec!["ext/k.cpp".to_string(), "ext/m.cpp".to_string()];
-        let (t, used) = header_text(d.path(), &bindings, &kernels, "#define COMPAT 1").unwrap();
-        let body: Vec<&str> = t.lines().skip(2).collect();
+        let body = |t: &str| t.lines().skip(2).map(str::to_string).collect::<Vec<_>>();
         assert_eq!(
-            body,
+            body(&t.bindings),
             [
                 "#define COMPAT 1",
                 "#include <torch/library.h>",
                 "#include <ATen/core/Tensor.h>",
-                "#include <ATen/Parallel.h>"
             ]
         );
+        let (kt, used) = t.kernels.unwrap();
         assert_eq!(
-            used,
-            ["ext/k.cpp"],
-            "a macro before its torch includes leaves a kernel out"
+            body(&kt),
+            [
+                "#define COMPAT 1",
+                "#include <ATen/Parallel.h>",
+                "#include <c10/util/Half.h>",
+                "#include <ATen/core/Tensor.h>",
+                "#include <torch/library.h>",
+            ]
         );
+        assert_eq!(used, ["k/k.cpp"]);
 
-        std::fs::write(d.path().join("ext/b.cpp"), "int x;\n").unwrap();
-        std::fs::write(d.path().join("ext/b.h"), "#pragma once\n").unwrap();
-        assert!(header_text(d.path(), &bindings, &[], "").is_err());
+        // No kernel reaches torch: no kernel header.
+        let t = header_texts(d.path(), &bindings, &["k/plain.cpp".to_string()], &[], "").unwrap();
+        assert_eq!(t.kernels, None);
+
+        w("ext/b.cpp", "int x;\n");
+        w("ext/b.h", "#pragma once\n");
+        assert!(header_texts(d.path(), &bindings, &[], &[], "").is_err());
+    }
+
+    /// A local include that resolves outside the root (through a symlink) is
+    /// not followed.
+    #[test]
+    fn local_includes_stay_in_the_tree() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("o.h"), "#include <torch/library.h>\n").unwrap();
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("k.cpp"), "#include \"o.h\"\n").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("o.h"), d.path().join("o.h")).unwrap();
+        assert!(reached_includes(d.path(), "k.cpp", &[]).unwrap().is_empty());
+        std::fs::remove_file(d.path().join("o.h")).unwrap();
+        std::fs::write(d.path().join("o.h"), "#include <torch/library.h>\n").unwrap();
+        assert_eq!(
+            reached_includes(d.path(), "k.cpp", &[]).unwrap(),
+            ["torch/library.h"]
+        );
     }
 
     #[test]
@@ -530,7 +708,12 @@ mod tests {
         let work = root.join("work");
         let cmake = work.join("cmake");
         std::fs::create_dir_all(&cmake).unwrap();
-        let header = write_header(&work, "#define COMPAT 1\n#include <torch/library.h>\n").unwrap();
+        let header = write_header(
+            &work,
+            KERNEL_HEADER,
+            "#define COMPAT 1\n#include <torch/library.h>\n",
+        )
+        .unwrap();
         let exe = |name: &str, body: &str| {
             let p = root.join(name);
             std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
@@ -560,7 +743,7 @@ mod tests {
                 Err(kb_core::err!("{}", String::from_utf8_lossy(&out.stderr)))
             }
         };
-        let gch = header.with_file_name("kb_pch.h.gch");
+        let gch = header.with_file_name("kb_pch_kernels.h.gch");
         assert_eq!(
             prepare(
                 &ninja,
@@ -594,7 +777,7 @@ mod tests {
 
         // Another header text that does not precompile.
         let text = "#define COMPAT 1\n#include <torch/x.h>\n";
-        let header = write_header(&work, text).unwrap();
+        let header = write_header(&work, KERNEL_HEADER, text).unwrap();
         std::fs::write(root.join("fail"), "").unwrap();
         let out = prepare(
             &ninja,

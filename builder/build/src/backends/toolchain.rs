@@ -95,6 +95,8 @@ pub struct TorchProbe {
     pub include_dirs: Vec<PathBuf>,
     /// torch's `lib/` directory (libc10, libtorch_cpu, ...).
     pub lib_dir: PathBuf,
+    /// The interpreter's C headers (`sysconfig.get_path("include")`).
+    pub python_include_dir: PathBuf,
 }
 
 /// `site-packages` of the environment `python` belongs to, if it is a venv-style layout.
@@ -220,6 +222,45 @@ fn find_tool(bin_dir: &Path, name: &str) -> Result<PathBuf> {
             bin_dir.display()
         )
     })
+}
+
+impl TorchEnv {
+    /// The CMake to run. PyPI's `cmake` installs `bin/cmake` as a Python
+    /// script that starts the real binary (`cmake/data/bin/cmake` in
+    /// site-packages); that binary is called directly, saving an interpreter
+    /// start per call. Any other `cmake` is used as found.
+    pub fn cmake_binary(&self) -> PathBuf {
+        native_pypi_tool(&self.cmake, "cmake").unwrap_or_else(|| self.cmake.clone())
+    }
+}
+
+/// The binary behind a PyPI console script `script` of package `name`
+/// (`<env>/lib/python*/site-packages/<name>/data/bin/<name>`), when `script`
+/// is such a script.
+fn native_pypi_tool(script: &Path, name: &str) -> Option<PathBuf> {
+    use std::io::Read;
+    let mut head = [0u8; 2];
+    std::fs::File::open(script)
+        .ok()?
+        .read_exact(&mut head)
+        .ok()?;
+    if &head != b"#!" {
+        return None;
+    }
+    let root = script.parent()?.parent()?;
+    let mut libs: Vec<PathBuf> = std::fs::read_dir(root.join("lib"))
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    libs.sort();
+    libs.into_iter()
+        .map(|l| {
+            l.join("site-packages")
+                .join(name)
+                .join("data/bin")
+                .join(name)
+        })
+        .find(|b| b.is_file())
 }
 
 /// The Python environment for torch `version`. `KERNEL_BUILDER_PYTHON` selects
@@ -566,6 +607,38 @@ pub fn provision(options: &ToolchainOptions, progress: &dyn Progress) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// PyPI's `cmake` console script resolves to the binary in its package;
+    /// anything else is used as found.
+    #[test]
+    fn cmake_binary_skips_the_pypi_wrapper() {
+        let d = tempfile::tempdir().unwrap();
+        let bin = d.path().join("bin");
+        let real = d
+            .path()
+            .join("lib/python3.11/site-packages/cmake/data/bin/cmake");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(real.parent().unwrap()).unwrap();
+        std::fs::write(
+            bin.join("cmake"),
+            "#!/env/bin/python\nfrom cmake import cmake\n",
+        )
+        .unwrap();
+        std::fs::write(&real, b"\x7fELF").unwrap();
+        let env = |cmake: PathBuf| TorchEnv {
+            python: bin.join("python"),
+            torch_version: "2.15.0".into(),
+            python_version: "3.11.7".into(),
+            cxx11_abi: true,
+            cmake,
+            ninja: bin.join("ninja"),
+        };
+        assert_eq!(env(bin.join("cmake")).cmake_binary(), real);
+        // A binary, or a script without the package binary: unchanged.
+        assert_eq!(env(real.clone()).cmake_binary(), real);
+        std::fs::remove_file(&real).unwrap();
+        assert_eq!(env(bin.join("cmake")).cmake_binary(), bin.join("cmake"));
+    }
 
     #[test]
     fn cuda_package_names() {

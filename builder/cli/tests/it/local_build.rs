@@ -317,11 +317,13 @@ fn undefined_symbols(so: &Path) -> Vec<String> {
     syms
 }
 
-/// The binding compiles against the precompiled torch headers (GCC lists
-/// the cached header's dependencies, which only a used PCH gives), a second
-/// kernel copy reuses them, and the module is the same as without them: the
-/// same undefined symbols with the same versions (the glibc compat text
-/// travels inside the PCH), still compliant.
+/// The binding and the kernel source compile against precompiled torch
+/// headers (GCC lists the cached header's dependencies, which only a used PCH
+/// gives), the kernel source against its own lighter one (no
+/// `torch/library.h`, which only the binding includes), a second kernel copy
+/// reuses them, and the module is the same as without them: the same
+/// undefined symbols with the same versions (the glibc compat text travels
+/// inside the PCH), still compliant.
 #[test]
 #[ignore = "needs torch and a C++ compiler"]
 fn local_build_precompiled_headers_are_used_and_change_nothing() {
@@ -332,11 +334,21 @@ fn local_build_precompiled_headers_are_used_and_change_nothing() {
     assert!(text(&out).contains("Hub-compliant"), "{}", text(&out));
     let work = a.join(".kernel-builder").join(CPU);
     let log = std::fs::read_to_string(work.join("build.log")).unwrap();
+    // CMake took the probed Python headers instead of running FindPython3.
     assert!(
-        log.contains("precompiled torch headers: precompiled and cached")
-            || log.contains("precompiled torch headers: reused from the cache"),
+        log.contains("kernel-builder: Python headers") && !log.contains("Found Python3"),
         "{log}"
     );
+    for whose in ["bindings", "kernel sources"] {
+        assert!(
+            log.contains(&format!(
+                "precompiled torch headers ({whose}): precompiled and cached"
+            )) || log.contains(&format!(
+                "precompiled torch headers ({whose}): reused from the cache"
+            )),
+            "{log}"
+        );
+    }
     let args = std::fs::read_to_string(work.join("configure-args")).unwrap();
     let ninja = args
         .lines()
@@ -353,11 +365,26 @@ fn local_build_precompiled_headers_are_used_and_change_nothing() {
         .split("\n\n")
         .find(|b| b.contains("torch_binding.cpp.o:"))
         .expect("the binding's dependencies");
+    let cached = |deps: &str| {
+        deps.lines()
+            .any(|l| l.trim().ends_with("/kb_pch.h") && !l.contains(".kernel-builder"))
+    };
     assert!(
-        binding
-            .lines()
-            .any(|l| l.trim().ends_with("/kb_pch.h") && !l.contains(".kernel-builder")),
+        cached(binding),
         "the binding did not use the cached precompiled header:\n{binding}"
+    );
+    assert!(binding.contains("/torch/library.h"), "{binding}");
+    let kernel = deps
+        .split("\n\n")
+        .find(|b| b.contains("relu_cpu.cpp.o:"))
+        .expect("the kernel source's dependencies");
+    assert!(
+        cached(kernel) && kernel.contains("/ATen/Parallel.h"),
+        "the kernel source did not use a cached precompiled header:\n{kernel}"
+    );
+    assert!(
+        !kernel.contains("/torch/library.h"),
+        "the kernel source got the bindings' header:\n{kernel}"
     );
 
     // Another copy of the kernel reuses it.
@@ -368,7 +395,8 @@ fn local_build_precompiled_headers_are_used_and_change_nothing() {
     let log =
         std::fs::read_to_string(b.join(".kernel-builder").join(CPU).join("build.log")).unwrap();
     assert!(
-        log.contains("precompiled torch headers: reused from the cache"),
+        log.contains("precompiled torch headers (bindings): reused from the cache")
+            && log.contains("precompiled torch headers (kernel sources): reused from the cache"),
         "{log}"
     );
 

@@ -17,7 +17,19 @@ if(KB_BACKEND STREQUAL "xpu")
     "-Xsycl-target-backend=spir64_gen" "-device ${KB_SYCL_AOT_DEVICES} -options '${KB_SYCL_AOT_OPTIONS}'")
 endif()
 
-# Call after find_package(Python3 ... Development.SABIModule) at top level.
+# Python headers for the limited API. kernel-builder passes the directory it
+# probed (KB_PYTHON_INCLUDE_DIR); otherwise FindPython3 looks for them. A macro:
+# find_package sets its results in the caller's scope.
+macro(kb_find_python)
+  if(KB_PYTHON_INCLUDE_DIR AND EXISTS "${KB_PYTHON_INCLUDE_DIR}/Python.h")
+    set(Python3_INCLUDE_DIRS "${KB_PYTHON_INCLUDE_DIR}")
+    message(STATUS "kernel-builder: Python headers ${KB_PYTHON_INCLUDE_DIR} (${Python3_EXECUTABLE}, as probed)")
+  else()
+    find_package(Python3 3.9 REQUIRED COMPONENTS Interpreter Development.SABIModule)
+  endif()
+endmacro()
+
+# Call after kb_find_python() at top level.
 # kernel-builder passes what it probed (KB_TORCH_INCLUDE_DIRS, KB_TORCH_LIB_DIR,
 # KB_TORCH_CXX11_ABI, KB_TORCH_VERSION) as -D values; without them torch is
 # imported here once.
@@ -139,16 +151,16 @@ endfunction()
 
 # --- precompiled torch headers (local backend, GCC) -----------------------
 # KB_PCH_HEADER (set by kernel-builder) holds the glibc compat header's text
-# and the torch includes of the C++ binding sources and of the kernel sources
-# in KB_PCH_KERNEL_SOURCES (relative to KB_ROOT: host C++ sources of kernels
-# without flags of their own, whose torch includes come before any macro).
-# It is force-included first into those sources; kernel-builder places the
-# precompiled <header>.gch next to it, built once per compiler, flags and
-# header in its cache. GCC reads the header as text when the .gch is missing
-# or does not fit, so it costs time, never correctness. Other sources are
-# unchanged.
+# and the torch includes of the C++ binding sources; KB_PCH_KERNEL_HEADER the
+# same for the kernel sources in KB_PCH_KERNEL_SOURCES (relative to KB_ROOT:
+# host C++ sources of kernels without flags of their own that reach torch
+# headers, with no macro before them). Each is force-included first into its
+# sources; kernel-builder places the precompiled <header>.gch next to it,
+# built once per compiler, flags and header in its cache. GCC reads the
+# header as text when the .gch is missing or does not fit, so it costs time,
+# never correctness. Other sources are unchanged.
 function(_kb_pch_enabled out)
-  if(KB_PCH_HEADER AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  if((KB_PCH_HEADER OR KB_PCH_KERNEL_HEADER) AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
     set(${out} ON PARENT_SCOPE)
   else()
     set(${out} OFF PARENT_SCOPE)
@@ -173,11 +185,17 @@ function(_kb_pch_force_includes target)
   get_target_property(_sources ${target} SOURCES)
   foreach(_s IN LISTS _sources)
     get_source_file_property(_b "${_s}" TARGET_DIRECTORY ${target} KB_PCH_SOURCE)
-    if(_b OR _s IN_LIST _kernel_sources)
-      set(_first "-include${KB_PCH_HEADER}")
+    set(_h)
+    if(_b)
+      set(_h "${KB_PCH_HEADER}")
+    elseif(KB_PCH_KERNEL_HEADER AND _s IN_LIST _kernel_sources)
+      set(_h "${KB_PCH_KERNEL_HEADER}")
+    endif()
+    if(_h)
+      set(_first "-include${_h}")
       # The header's text changes when the compat header or the includes
       # do; the dependency file lists what the precompiled header read.
-      set_property(SOURCE "${_s}" TARGET_DIRECTORY ${target} APPEND PROPERTY OBJECT_DEPENDS "${KB_PCH_HEADER}")
+      set_property(SOURCE "${_s}" TARGET_DIRECTORY ${target} APPEND PROPERTY OBJECT_DEPENDS "${_h}")
       set_property(SOURCE "${_s}" TARGET_DIRECTORY ${target} APPEND PROPERTY COMPILE_OPTIONS "-fpch-deps")
     elseif(_compat AND _s MATCHES "\\.(c|cc|cpp|cxx|c\\+\\+|C)$")
       set(_first "${_compat}")

@@ -556,6 +556,7 @@ const CMAKE_COMMANDS: &[&str] = &[
     "set_property",
     "include",
     "find_package",
+    "kb_find_python",
     "kb_find_torch",
     "kb_find_tvm_ffi",
     "kb_configure_tvm_ffi_extension",
