@@ -24,7 +24,8 @@ Scenarios (kernel-builder and peer alternate which goes first, per repetition):
                  time against the CPU time of all child processes / cores
 
 Before the timed runs, each side does one untimed clean CPU build (page cache,
-first-use probes). Timings are medians over --reps; the load average (1 min)
+first-use probes), and kernel-builder one CUDA build when CUDA is measured (its
+precompiled headers are cached across builds). Timings are medians over --reps; the load average (1 min)
 before and after each run is printed with them. The
 report is information, not a pass/fail test: the exit status is non-zero only
 when a build fails.
@@ -247,6 +248,15 @@ def changed(before, after):
 # ---- compile flag comparison -------------------------------------------------
 
 
+# What torch.utils.cpp_extension adds to every nvcc command.
+CPP_EXTENSION_CUDA_NO = (
+    "__CUDA_NO_HALF_OPERATORS__",
+    "__CUDA_NO_HALF_CONVERSIONS__",
+    "__CUDA_NO_BFLOAT16_CONVERSIONS__",
+    "__CUDA_NO_HALF2_OPERATORS__",
+)
+
+
 def compile_flags(ninja, build_dir):
     """{source basename: {key flag: value}} from `ninja -t commands`."""
     try:
@@ -274,7 +284,9 @@ def compile_flags(ninja, build_dir):
                 break
         if src is None:
             continue
-        flags = {"std": None, "O": None, "g": "off", "openmp": False, "gencode": []}
+        # cuda_no: -D__CUDA_NO_HALF_OPERATORS__ and the like still in effect
+        # (a later -U cancels a -D).
+        flags = {"std": None, "O": None, "g": "off", "openmp": False, "gencode": [], "cuda_no": []}
         for t in tokens:
             t = t.removeprefix("-Xcompiler=")
             if t.startswith("-std="):
@@ -289,7 +301,12 @@ def compile_flags(ninja, build_dir):
                 flags["openmp"] = True
             elif t.startswith("-gencode"):
                 flags["gencode"].append(t.replace("-gencode=", "").replace("-gencode ", ""))
+            elif t.startswith("-D__CUDA_NO_"):
+                flags["cuda_no"].append(t[2:])
+            elif t.startswith("-U__CUDA_NO_"):
+                flags["cuda_no"] = [m for m in flags["cuda_no"] if m != t[2:]]
         flags["gencode"] = sorted(flags["gencode"])
+        flags["cuda_no"] = sorted(set(flags["cuda_no"]))
         result[Path(src).name] = flags
     return result
 
@@ -300,6 +317,8 @@ def describe_flags(f):
         parts.append("-fopenmp")
     if f["gencode"]:
         parts.append(f"{len(f['gencode'])} gencodes")
+    if f["cuda_no"]:
+        parts.append(f"{len(f['cuda_no'])} -D__CUDA_NO_*")
     return " ".join(parts)
 
 
@@ -424,6 +443,9 @@ def main():
             "--expt-extended-lambda",
             "-Xcompiler=-fno-gnu-unique",
             "-DCUDA_KERNEL",
+            # cpp_extension defines these itself; kernel-builder (like the
+            # reference) does not, so half/bfloat16 operators work in both.
+            *(f"-U{m}" for m in CPP_EXTENSION_CUDA_NO),
         ]
         peer.write_setup("cuda", cuda_v, "cuda", cxx + ["-DCUDA_KERNEL"], nvcc)
 
@@ -469,8 +491,12 @@ def main():
 
     # Untimed: one clean build of each side first, so that the first timed
     # build does not pay alone for a cold page cache or first-use probes.
-    progress("warm-up: one untimed clean CPU build each")
-    kb_clean([cpu_name])
+    # kernel-builder also builds the CUDA variant once when CUDA is measured:
+    # its precompiled headers are a cache kept across builds, like the
+    # toolchain (the peer has nothing to keep).
+    cuda_measured = cuda and {"clean-cuda", "two-variants"} & set(scenarios)
+    progress("warm-up: one untimed clean CPU build each" + (", and CUDA for kernel-builder" if cuda_measured else ""))
+    kb_clean([cpu_name] + ([args.cuda_variant] if cuda_measured else []))
     peer_clean("cpu")
     for rep in range(args.reps):
         if {"clean-cpu", "one-file", "noop", "commit"} & set(scenarios):
@@ -573,6 +599,14 @@ def main():
             )
             label = f"clean CUDA build ({len(caps)} archs)"
         out.append(f"  {label:30s} {spread(k):>22s} {spread(p):>22s} {med(k) / med(p):7.2f}  {loads(k + p)}")
+        if key.startswith("clean"):
+            # The floor the cores allow: kernel-builder's CPU time (compilers,
+            # CMake, the loader check's Python) spread over every core.
+            kc, pc = med(k, "cpu"), med(p, "cpu")
+            out.append(
+                f"      CPU time {kc:.1f} s vs {pc:.1f} s; all {cores} cores busy all the time would take "
+                f"kernel-builder {kc / cores:.1f} s, a ratio of {kc / cores / med(p):.2f}"
+            )
         if key == "noop" and "clean-cpu" in samples:
             out.append(
                 f"  {'  as % of clean':30s} {100 * med(k) / med(samples['clean-cpu']['kb']):20.1f} % "
