@@ -21,6 +21,8 @@ def test_torch_probe():
     torch_dir = Path(torch.__file__).parent
     include_dirs = info.pop("include_dirs")
     lib_dir = Path(info.pop("lib_dir"))
+    # The interpreter's C headers, which CMake gets instead of running FindPython3.
+    assert (Path(info.pop("python_include_dir")) / "Python.h").is_file()
     assert info == {
         "torch": torch.__version__,
         "python": platform.python_version(),
