@@ -9,6 +9,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+# Builds leave a loader server per torch environment (idle for 10 minutes);
+# removing their sockets ends them within seconds once the tests are done.
+trap 'rm -f "${KERNEL_BUILDER_CACHE:-$HOME/.cache/kernel-builder}"/loader/*.sock' EXIT
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

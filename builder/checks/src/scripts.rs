@@ -7,3 +7,7 @@ pub const VERIFY_PROBE: &str = include_str!("../py/verify_probe.py");
 /// `verify_load.py OUT.json BACKEND REPO ID [REPO ID]`: load builds with the
 /// real loader and call their ops.
 pub const VERIFY_LOAD: &str = include_str!("../py/verify_load.py");
+
+/// `verify_server.py SOCKET IDLE LOAD_TEXT`: a fork server that imports the
+/// loader once and runs `verify_load.py` in a forked child per request.
+pub const VERIFY_SERVER: &str = include_str!("../py/verify_server.py");

@@ -804,6 +804,158 @@ pub struct Prestarted {
     child: Option<std::process::Child>,
     _home: tempfile::TempDir,
     answer: PathBuf,
+    /// A loader server's socket (instead of `child`), and the server when
+    /// this build started it (to notice it dying while it imports).
+    server: Option<(PathBuf, Option<std::process::Child>)>,
+}
+
+/// Turns the loader server off: every check starts its own interpreter.
+pub const NO_SERVER_ENV: &str = "KERNEL_BUILDER_NO_LOADER_SERVER";
+/// How long a loader server waits for its next check before it exits.
+pub const SERVER_IDLE: Duration = Duration::from_secs(600);
+/// Seconds of idle time for servers started from here (tests shorten it).
+const SERVER_IDLE_ENV: &str = "KERNEL_BUILDER_LOADER_SERVER_IDLE";
+
+/// How the loader check will run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Warmth {
+    /// A server for this environment was already running.
+    WarmServer,
+    /// This build started the server (it imports while the build compiles).
+    NewServer,
+    /// A process of its own, started ahead.
+    Prestarted,
+}
+
+impl Prestarted {
+    pub fn warmth(&self) -> Warmth {
+        match &self.server {
+            Some((_, None)) => Warmth::WarmServer,
+            Some((_, Some(_))) => Warmth::NewServer,
+            None => Warmth::Prestarted,
+        }
+    }
+}
+
+/// A loader for a later [`verify_variant_prestarted`] served by the loader
+/// server listening on `socket` (one per Python environment; the caller keys
+/// the path): the one there, or a new one started now, at the lowest CPU
+/// priority and in its own process group, that imports `kernels` and torch
+/// once and forks a child per check, then exits after [`SERVER_IDLE`] without
+/// a check. Falls back to [`prestart`] when [`NO_SERVER_ENV`] is set, the
+/// socket path is too long for a Unix socket, or the server cannot start.
+pub fn prestart_served(python: &Path, socket: &Path) -> Option<Prestarted> {
+    use std::os::unix::process::CommandExt;
+    let off = std::env::var_os(NO_SERVER_ENV).is_some_and(|v| !v.is_empty());
+    // sun_path holds 108 bytes with the terminating NUL.
+    if off || socket.as_os_str().len() > 100 {
+        return prestart(python);
+    }
+    let home = tempfile::Builder::new()
+        .prefix("kb-verify-")
+        .tempdir()
+        .ok()?;
+    let answer = home.path().join(".kb-load.json");
+    if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+        return Some(Prestarted {
+            python: python.to_path_buf(),
+            child: None,
+            _home: home,
+            answer,
+            server: Some((socket.to_path_buf(), None)),
+        });
+    }
+    let started = (|| {
+        let dir = socket.parent()?;
+        std::fs::create_dir_all(dir).ok()?;
+        // Only this user may connect.
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).ok()?;
+        let server_home = socket.with_extension("home");
+        std::fs::create_dir_all(&server_home).ok()?;
+        let _ = std::fs::remove_file(socket);
+        let idle = std::env::var(SERVER_IDLE_ENV)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(SERVER_IDLE.as_secs());
+        let mut c = python_command(python, &server_home);
+        c.arg("-c")
+            .arg(scripts::VERIFY_SERVER)
+            .arg(socket)
+            .arg(idle.to_string())
+            .arg(scripts::VERIFY_LOAD)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0);
+        let child = c.spawn().ok()?;
+        // SAFETY: setpriority takes plain integers and touches no memory.
+        unsafe {
+            libc::setpriority(libc::PRIO_PROCESS, child.id(), 19);
+        }
+        Some(child)
+    })();
+    match started {
+        Some(child) => Some(Prestarted {
+            python: python.to_path_buf(),
+            child: None,
+            _home: home,
+            answer,
+            server: Some((socket.to_path_buf(), Some(child))),
+        }),
+        None => prestart(python),
+    }
+}
+
+/// One check through a loader server: the output of the forked child, or why
+/// the server could not answer (the caller then runs the check itself).
+fn served_load(
+    socket: &Path,
+    started: Option<&mut std::process::Child>,
+    home: &Path,
+    answer: &Path,
+    argv: &[String],
+) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + LIMIT;
+    let mut started = started;
+    let mut stream = loop {
+        match std::os::unix::net::UnixStream::connect(socket) {
+            Ok(s) => break s,
+            Err(e) => {
+                // Still importing, or it died doing so.
+                if let Some(c) = started.as_mut() {
+                    if !matches!(c.try_wait(), Ok(None)) {
+                        return Err("the loader server ended before it listened".into());
+                    }
+                } else {
+                    return Err(format!("the loader server does not answer: {e}"));
+                }
+                if Instant::now() >= deadline {
+                    return Err("the loader server did not start listening in time".into());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    let log = home.join(".kb-load.log");
+    let mut full = vec![answer.to_string_lossy().into_owned()];
+    full.extend(argv.iter().cloned());
+    let line = serde_json::json!({ "argv": full, "log": log }).to_string() + "\n";
+    stream
+        .set_write_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(line.as_bytes())
+        .map_err(|e| format!("cannot send the check to the loader server: {e}"))?;
+    let left = deadline.saturating_duration_since(Instant::now());
+    stream
+        .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+        .map_err(|e| e.to_string())?;
+    // The child closes the connection when it is done.
+    let mut rest = Vec::new();
+    stream
+        .read_to_end(&mut rest)
+        .map_err(|e| format!("no answer from the loader server: {e}"))?;
+    Ok(std::fs::read_to_string(&log).unwrap_or_default())
 }
 
 impl Drop for Prestarted {
@@ -845,6 +997,7 @@ pub fn prestart(python: &Path) -> Option<Prestarted> {
         child: Some(child),
         _home: home,
         answer,
+        server: None,
     })
 }
 
@@ -857,8 +1010,26 @@ fn run_loads(
 ) -> Result<(Option<serde_json::Value>, String), String> {
     // Holds the prestarted process's home (and its answer file) until read.
     let mut warm = warm;
-    let (stdout, stderr, answer) = match warm.as_mut() {
-        Some(w) => {
+    let mut served = None;
+    if let Some(w) = warm.as_mut() {
+        if let Some((socket, started)) = w.server.as_mut() {
+            let mut argv: Vec<String> = vec![backend.to_string()];
+            for (repo, id) in pairs {
+                argv.push(repo.to_string_lossy().into_owned());
+                argv.push(id.to_string());
+            }
+            let _ = std::fs::remove_file(&w.answer);
+            let home_dir = w._home.path().to_path_buf();
+            // A server that cannot answer: the check runs in its own process.
+            if let Ok(out) = served_load(socket, started.as_mut(), &home_dir, &w.answer, &argv) {
+                served = Some((out, String::new(), w.answer.clone()));
+            }
+        }
+    }
+    let warm_child = warm.as_ref().is_some_and(|w| w.child.is_some());
+    let (stdout, stderr, answer) = match (served, warm.as_mut()) {
+        (Some(s), _) => s,
+        (None, Some(w)) if warm_child => {
             // The process imported the loader while the build ran; it reads
             // the rest of its arguments as one JSON line.
             let mut rest: Vec<String> = vec![backend.to_string()];
@@ -879,7 +1050,7 @@ fn run_loads(
             let (o, e, _) = wait_limited(child, LIMIT)?;
             (o, e, w.answer.clone())
         }
-        None => {
+        _ => {
             let answer = home.join(".kb-load.json");
             let _ = std::fs::remove_file(&answer);
             let mut c = python_command(python, home);

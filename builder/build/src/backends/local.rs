@@ -540,7 +540,29 @@ fn build_variant(
     let mut warm = if ctx.args.defer_loader_check {
         None
     } else {
-        kb_checks::verify::prestart(&env.python)
+        // One loader server per environment (keyed like the probes: a change
+        // to the environment gets a new one).
+        let w = match toolchain::env_key(&env.python, "loader-server") {
+            Some(key) => kb_checks::verify::prestart_served(
+                &env.python,
+                &toolchain::cache_dir()
+                    .join("loader")
+                    .join(format!("{key}.sock")),
+            ),
+            None => kb_checks::verify::prestart(&env.python),
+        };
+        if let Some(w) = &w {
+            use kb_checks::verify::Warmth;
+            let how = match w.warmth() {
+                Warmth::WarmServer => "the warm loader server of this environment",
+                Warmth::NewServer => {
+                    "a new loader server (it stays for the next builds until idle)"
+                }
+                Warmth::Prestarted => "an interpreter of its own, started now",
+            };
+            log_line(log, &format!("loader check: {how}"))?;
+        }
+        w
     };
 
     let ops_name = ops_id::ops_name(

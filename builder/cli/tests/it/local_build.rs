@@ -422,6 +422,53 @@ fn local_build_precompiled_headers_are_used_and_change_nothing() {
     );
 }
 
+/// The loader check of a second build is served by the loader server the
+/// first one found or started (a forked child of an interpreter that has
+/// imported torch), and the build is still compliant; with the server turned
+/// off the check starts its own interpreter.
+#[test]
+#[ignore = "needs torch and a C++ compiler"]
+fn local_build_loader_server_serves_later_builds() {
+    let log_of = |k: &Path| {
+        std::fs::read_to_string(k.join(".kernel-builder").join(CPU).join("build.log")).unwrap()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let a = relu_copy(tmp.path());
+    let out = build(&a, &[CPU], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let first = log_of(&a);
+    assert!(
+        first.contains("loader check: a new loader server")
+            || first.contains("loader check: the warm loader server"),
+        "{first}"
+    );
+    let tmp2 = tempfile::tempdir().unwrap();
+    let b = relu_copy(tmp2.path());
+    let out = build(&b, &[CPU], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("Hub-compliant"), "{}", text(&out));
+    let second = log_of(&b);
+    assert!(
+        second.contains("loader check: the warm loader server of this environment"),
+        "{second}"
+    );
+    let tmp3 = tempfile::tempdir().unwrap();
+    let c = relu_copy(tmp3.path());
+    let out = kb()
+        .args(["build", "--local", "--variant", CPU])
+        .arg(&c)
+        .env("KERNEL_BUILDER_NO_LOADER_SERVER", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("Hub-compliant"), "{}", text(&out));
+    assert!(
+        log_of(&c).contains("loader check: an interpreter of its own"),
+        "{}",
+        log_of(&c)
+    );
+}
+
 /// Two builds of one kernel at once: the second waits for the first (it
 /// used to fail with "No such file or directory") and then finds the variant
 /// up to date.
