@@ -745,6 +745,10 @@ fn build_variant(
             std::fs::write(&args_file, &args_text)?;
         }
         for h in &pch_headers {
+            if !reconfigure && pch::still_linked(h) {
+                // Same flags, same text: the link from the last build holds.
+                continue;
+            }
             let mut compile = |cmd: &mut Command| {
                 pb.set_message("precompiling torch headers (once per torch, compiler and flags)");
                 run(cmd, log, echo, "precompiling torch headers")

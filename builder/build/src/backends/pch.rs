@@ -477,6 +477,24 @@ pub fn prepare(
     Ok(outcome)
 }
 
+/// Whether `<header>.gch` still links to a cached precompile of exactly this
+/// header's text (the cache keeps the text next to it). Without a reconfigure
+/// the flags are unchanged too, so [`prepare`] has nothing to do.
+pub fn still_linked(header: &Path) -> bool {
+    let name = header.file_name().unwrap_or_default().to_string_lossy();
+    let link = header.with_file_name(format!("{name}.gch"));
+    let Ok(target) = std::fs::read_link(&link) else {
+        return false;
+    };
+    let (Ok(cached), Ok(text)) = (
+        std::fs::read(target.with_file_name(HEADER)),
+        std::fs::read(header),
+    ) else {
+        return false;
+    };
+    target.is_file() && cached == text
+}
+
 #[derive(serde::Deserialize)]
 struct CompdbEntry {
     directory: PathBuf,
@@ -757,6 +775,7 @@ mod tests {
             Outcome::Built
         );
         assert_eq!(std::fs::read_to_string(&gch).unwrap(), "pch\n");
+        assert!(still_linked(&header));
         assert!(std::fs::symlink_metadata(&gch)
             .unwrap()
             .file_type()
@@ -778,6 +797,7 @@ mod tests {
         // Another header text that does not precompile.
         let text = "#define COMPAT 1\n#include <torch/x.h>\n";
         let header = write_header(&work, KERNEL_HEADER, text).unwrap();
+        assert!(!still_linked(&header), "the link is for another text");
         std::fs::write(root.join("fail"), "").unwrap();
         let out = prepare(
             &ninja,
