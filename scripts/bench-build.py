@@ -25,7 +25,10 @@ Scenarios (kernel-builder and peer alternate which goes first, per repetition):
 
 Before the timed runs, each side does one untimed clean CPU build (page cache,
 first-use probes), and kernel-builder one CUDA build when CUDA is measured (its
-precompiled headers are cached across builds). Timings are medians over --reps; the load average (1 min)
+precompiled headers are cached across builds). The warm-up also starts
+kernel-builder's loader server, so the timed builds' loader checks skip the
+torch import; the report says how the last check ran, and
+KERNEL_BUILDER_NO_LOADER_SERVER=1 measures without the server. Timings are medians over --reps; the load average (1 min)
 before and after each run is printed with them. The
 report is information, not a pass/fail test: the exit status is non-zero only
 when a build fails.
@@ -235,6 +238,16 @@ class KernelBuilder:
             if p.is_file() and not p.is_symlink() and (p.suffix == ".o" or p.name in ("CMakeCache.txt", "build.ninja")):
                 files[p] = p.stat().st_mtime_ns
         return files
+
+    def loader_line(self, variant):
+        """How the last build's loader check ran (its `loader check:` log line)."""
+        log = self.root / ".kernel-builder" / variant / "build.log"
+        try:
+            text = log.read_text(errors="replace")
+        except OSError:
+            return None
+        lines = [x for x in text.splitlines() if x.startswith("loader check: ")]
+        return lines[-1].removeprefix("loader check: ") if lines else None
 
     def ninja_dirs(self, variant):
         base = self.root / ".kernel-builder" / variant
@@ -634,6 +647,11 @@ def main():
         if "clean-cpu" in samples and "clean-cuda" in samples:
             line += f"; the two clean builds one by one: {med(samples['clean-cpu']['kb']) + med(samples['clean-cuda']['kb']):.1f} s"
         out.append(line)
+    how = kbt.loader_line(args.cuda_variant if "clean-cuda" in samples else cpu_name)
+    if how:
+        out.append(f"  kernel-builder's last loader check ran in {how}")
+        if "server" in how:
+            out.append("  (KERNEL_BUILDER_NO_LOADER_SERVER=1 measures each check in an interpreter of its own)")
     out.append("  compile flags as built (from both ninja files):")
     out.extend(flag_lines)
     for m in mismatches:
