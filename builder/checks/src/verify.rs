@@ -802,7 +802,7 @@ fn list(v: &serde_json::Value, k: &str) -> Vec<String> {
 pub struct Prestarted {
     python: PathBuf,
     child: Option<std::process::Child>,
-    _home: tempfile::TempDir,
+    home: tempfile::TempDir,
     answer: PathBuf,
     /// A loader server's socket (instead of `child`), and the server when
     /// this build started it (to notice it dying while it imports).
@@ -860,7 +860,7 @@ pub fn prestart_served(python: &Path, socket: &Path) -> Option<Prestarted> {
         return Some(Prestarted {
             python: python.to_path_buf(),
             child: None,
-            _home: home,
+            home,
             answer,
             server: Some((socket.to_path_buf(), None)),
         });
@@ -897,7 +897,7 @@ pub fn prestart_served(python: &Path, socket: &Path) -> Option<Prestarted> {
         Some(child) => Some(Prestarted {
             python: python.to_path_buf(),
             child: None,
-            _home: home,
+            home,
             answer,
             server: Some((socket.to_path_buf(), Some(child))),
         }),
@@ -909,14 +909,13 @@ pub fn prestart_served(python: &Path, socket: &Path) -> Option<Prestarted> {
 /// the server could not answer (the caller then runs the check itself).
 fn served_load(
     socket: &Path,
-    started: Option<&mut std::process::Child>,
+    mut started: Option<&mut std::process::Child>,
     home: &Path,
     answer: &Path,
     argv: &[String],
 ) -> Result<String, String> {
     use std::io::{Read, Write};
     let deadline = Instant::now() + LIMIT;
-    let mut started = started;
     let mut stream = loop {
         match std::os::unix::net::UnixStream::connect(socket) {
             Ok(s) => break s,
@@ -995,7 +994,7 @@ pub fn prestart(python: &Path) -> Option<Prestarted> {
     Some(Prestarted {
         python: python.to_path_buf(),
         child: Some(child),
-        _home: home,
+        home,
         answer,
         server: None,
     })
@@ -1019,9 +1018,9 @@ fn run_loads(
                 argv.push(id.to_string());
             }
             let _ = std::fs::remove_file(&w.answer);
-            let home_dir = w._home.path().to_path_buf();
             // A server that cannot answer: the check runs in its own process.
-            if let Ok(out) = served_load(socket, started.as_mut(), &home_dir, &w.answer, &argv) {
+            if let Ok(out) = served_load(socket, started.as_mut(), w.home.path(), &w.answer, &argv)
+            {
                 served = Some((out, String::new(), w.answer.clone()));
             }
         }

@@ -403,12 +403,7 @@ fn local_build_precompiled_headers_are_used_and_change_nothing() {
     // Without it: the same symbols and versions.
     let tmp3 = tempfile::tempdir().unwrap();
     let c = relu_copy(tmp3.path());
-    let out = kb()
-        .args(["build", "--local", "--variant", CPU])
-        .arg(&c)
-        .env("KERNEL_BUILDER_NO_PCH", "1")
-        .output()
-        .unwrap();
+    let out = cpu_build_with(&c, "KERNEL_BUILDER_NO_PCH");
     assert!(out.status.success(), "{}", text(&out));
     let log =
         std::fs::read_to_string(c.join(".kernel-builder").join(CPU).join("build.log")).unwrap();
@@ -420,6 +415,15 @@ fn local_build_precompiled_headers_are_used_and_change_nothing() {
         undefined_symbols(&module_of(&a, CPU)),
         undefined_symbols(&module_of(&c, CPU))
     );
+}
+
+/// A CPU build of `kernel` with `var=1` in the environment.
+fn cpu_build_with(kernel: &Path, var: &str) -> std::process::Output {
+    kb().args(["build", "--local", "--variant", CPU])
+        .arg(kernel)
+        .env(var, "1")
+        .output()
+        .unwrap()
 }
 
 /// The loader check of a second build is served by the loader server the
@@ -454,12 +458,7 @@ fn local_build_loader_server_serves_later_builds() {
     );
     let tmp3 = tempfile::tempdir().unwrap();
     let c = relu_copy(tmp3.path());
-    let out = kb()
-        .args(["build", "--local", "--variant", CPU])
-        .arg(&c)
-        .env("KERNEL_BUILDER_NO_LOADER_SERVER", "1")
-        .output()
-        .unwrap();
+    let out = cpu_build_with(&c, "KERNEL_BUILDER_NO_LOADER_SERVER");
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("Hub-compliant"), "{}", text(&out));
     assert!(
