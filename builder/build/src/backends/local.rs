@@ -635,12 +635,19 @@ fn build_variant(
                     }
                     None => pch_headers.push(pch::write_header(&work, pch::HEADER, &t.bindings)?),
                 }
-                match t.kernels {
-                    Some((text, sources)) if pch::known_failure(&cache, &text).is_none() => {
+                match t.kernels.map(|(text, sources)| {
+                    let failed = pch::known_failure(&cache, &text);
+                    (text, sources, failed)
+                }) {
+                    Some((text, sources, None)) => {
                         pch_headers.push(pch::write_header(&work, pch::KERNEL_HEADER, &text)?);
                         pch_kernel_sources = sources.join(";");
                     }
-                    _ => pch::remove_header(&work, pch::KERNEL_HEADER),
+                    Some((_, _, Some(why))) => {
+                        log_line(log, &format!("precompiled torch headers: not used for the kernel sources (it did not precompile before: {why})"))?;
+                        pch::remove_header(&work, pch::KERNEL_HEADER);
+                    }
+                    None => pch::remove_header(&work, pch::KERNEL_HEADER),
                 }
             }
             Err(why) => {
